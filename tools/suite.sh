@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run every notebook (nbdev_test, one at a time: they share one 2-core model server), then pytest.
+# Expects LISETTE_TEST_API_BASE (set by `lisette-llama run`). Prints per-notebook times and the counts.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+pass=0; fail=0; failed=(); cells=0
+for nb in nbs/[0-9]*.ipynb nbs/index.ipynb; do
+  [ -f "$nb" ] || continue
+  n=$(python -c "import json,sys; print(sum(c['cell_type']=='code' for c in json.load(open(sys.argv[1]))['cells']))" "$nb")
+  s=$(date +%s)
+  if nbdev_test --path "$nb" --n_workers 0 --do_print; then pass=$((pass+1)); cells=$((cells+n)); r=ok
+  else fail=$((fail+1)); failed+=("$nb"); r=FAILED; fi
+  echo "[notebook] $nb: $r, $n code cells, $(( $(date +%s)-s ))s"
+done
+echo "notebooks: $pass passed, $fail failed ($cells code cells run)"
+[ $fail -eq 0 ] || echo "failed notebooks: ${failed[*]}"
+prc=0
+if ls tests/test_*.py >/dev/null 2>&1; then python -m pytest -q tests; prc=$?; fi
+[ $fail -eq 0 ] && [ $prc -eq 0 ]
