@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['final_prompt', 'stream_with_complete', 'delta_text', 'Use', 'Chat', 'call_opts', 'client_calls', 'repair_args']
 
-# %% ../nbs/03_chat.ipynb #87ed3e9d
+# %% ../nbs/03_chat.ipynb #7fa7c825
 import json, warnings
 from dataclasses import dataclass, fields
 import litellm
@@ -16,7 +16,7 @@ from fastcore.basics import patch, noop
 from .messages import mk_msg, mk_msgs, mk_tc_result, contents
 from .tools import lite_mk_func, tool_ns, call_tool
 
-# %% ../nbs/03_chat.ipynb #c6ef073e
+# %% ../nbs/03_chat.ipynb #1af4af47
 def stream_with_complete(gen, postproc=noop):
     "Yield each chunk of stream `gen`, then return the complete `ModelResponse` built from the chunks."
     chunks = []
@@ -25,7 +25,7 @@ def stream_with_complete(gen, postproc=noop):
         yield chunk
     return litellm.stream_chunk_builder(postproc(chunks) or chunks)
 
-# %% ../nbs/03_chat.ipynb #80e19303
+# %% ../nbs/03_chat.ipynb #fd912b65
 def delta_text(chunk) -> str|None:
     "The printable part of stream chunk `chunk`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."
     ch = chunk.choices[0] if getattr(chunk, 'choices', None) else None
@@ -38,7 +38,7 @@ def delta_text(chunk) -> str|None:
     if getattr(d, 'reasoning_content', None): return '🧠'
     return None
 
-# %% ../nbs/03_chat.ipynb #71ac383c
+# %% ../nbs/03_chat.ipynb #b0f9c604
 def _n(o, *path):
     for p in path: o = getattr(o, p, None)
     return o or 0
@@ -72,7 +72,7 @@ class Use:
                    _n(u, 'cache_read_input_tokens') or _n(u, 'prompt_tokens_details', 'cached_tokens'),
                    _n(u, 'cache_creation_input_tokens'), _n(u, 'completion_tokens_details', 'reasoning_tokens'), _cost(r, model), 1)
 
-# %% ../nbs/03_chat.ipynb #8dbf8636
+# %% ../nbs/03_chat.ipynb #3074a8f7
 _efforts = {'l':'low', 'm':'medium', 'h':'high'}
 final_prompt = ("You have used all your tool steps. Answer now from what you have: say what you found and, if the "
                 "task is not finished, what is left to do.")
@@ -81,7 +81,7 @@ def _check_effort(arg, v):
     if v not in (None, False, *_efforts): raise ValueError(f"{arg}: expected 'l', 'm', 'h' or None, got {v!r}")
     return v or None
 
-# %% ../nbs/03_chat.ipynb #9787bcf5
+# %% ../nbs/03_chat.ipynb #fa5831d0
 class Chat:
     "A conversation with any litellm model: history, tools and their loop, streaming, caching, usage and cost."
     def __init__(self,
@@ -114,7 +114,7 @@ class Chat:
     @property
     def cost(self) -> float: return self.use.cost
 
-# %% ../nbs/03_chat.ipynb #7dbf1b28
+# %% ../nbs/03_chat.ipynb #fdea9cbf
 @patch
 def _request(self:Chat, pending:list, prefill=None, opts=None, stream=False, last=False) -> dict:
     "The `litellm.completion` arguments for the next model call."
@@ -128,14 +128,14 @@ def _request(self:Chat, pending:list, prefill=None, opts=None, stream=False, las
     if stream: kw.update(stream=True, stream_options={'include_usage':True})
     return kw
 
-# %% ../nbs/03_chat.ipynb #c9030760
+# %% ../nbs/03_chat.ipynb #8d3bc98e
 def call_opts(think=None, search=None, **kw) -> dict:
     "Per-call `litellm.completion` options for reasoning effort `think` and web `search` ('l', 'm' or 'h')."
     think,search = _check_effort('think', think),_check_effort('search', search)
     return {**({'reasoning_effort':_efforts[think]} if think else {}),
             **({'web_search_options':{'search_context_size':_efforts[search]}} if search else {}), **kw}
 
-# %% ../nbs/03_chat.ipynb #916de592
+# %% ../nbs/03_chat.ipynb #b2c5b7ce
 _unrun = "Error: this tool call was not run because the step limit was reached."
 
 def client_calls(msg) -> list:
@@ -160,7 +160,7 @@ def _plan(self:Chat, pending, prefill, opts, stream, max_steps, final_prompt):
         if last: break
     self.hist += pending
 
-# %% ../nbs/03_chat.ipynb #eb9151ed
+# %% ../nbs/03_chat.ipynb #efaac042
 def _is_obj(s):
     try: return isinstance(json.loads(s or '{}'), dict)
     except json.JSONDecodeError: return False
@@ -170,7 +170,7 @@ def repair_args(tcs:list):
     for tc in tcs:
         if not _is_obj(tc.function.arguments): tc.function.arguments = '{}'
 
-# %% ../nbs/03_chat.ipynb #7d4fa062
+# %% ../nbs/03_chat.ipynb #b3ce916e
 @patch
 def _post(self:Chat, r, prefill=None):
     "Record response `r`'s usage, restore its `prefill`, and normalise empty content."
@@ -180,7 +180,7 @@ def _post(self:Chat, r, prefill=None):
     self.use += Use.from_response(r, self.model)
     return r
 
-# %% ../nbs/03_chat.ipynb #d3d196da
+# %% ../nbs/03_chat.ipynb #1a830829
 def _text_chunk(text): return ModelResponseStream(choices=[StreamingChoices(delta=Delta(content=text, role='assistant'))])
 
 @patch
@@ -201,7 +201,19 @@ def _drive(self:Chat, plan):
         elif op == 'tools': res = [call_tool(tc, self.ns) for tc in arg]
         else: res = None; yield arg
 
-# %% ../nbs/03_chat.ipynb #e34b6e9f
+# %% ../nbs/03_chat.ipynb #4dbc496b
+@patch
+def _turn(self:Chat, msg=None, prefill=None, think=None, search=None, stream=False, max_steps=2,
+          final_prompt=final_prompt, **kw):
+    "Check a call's arguments and return the plan of its turn."
+    if not isinstance(max_steps, int) or max_steps < 1: raise ValueError(f"max_steps: expected an int >= 1, got {max_steps!r}")
+    pending = [] if msg is None else [mk_msg(msg)]
+    opts = call_opts(think, search or self.search, **kw)
+    return self._plan(pending, prefill, opts, stream, max_steps, final_prompt)
+
+def _result(items, return_all): return items if return_all else items[-1]
+
+# %% ../nbs/03_chat.ipynb #e99f6129
 @patch
 def __call__(self:Chat,
              msg=None,                  # the user's message (any form `mk_msg` takes), or None to just continue
@@ -214,15 +226,10 @@ def __call__(self:Chat,
              return_all=False,          # return every response and tool result, not just the last response
              **kw):                     # further `litellm.completion` arguments for this call
     "Send `msg` and run the tool loop; the final response (see `stream` and `return_all`)."
-    if not isinstance(max_steps, int) or max_steps < 1: raise ValueError(f"max_steps: expected an int >= 1, got {max_steps!r}")
-    pending = [] if msg is None else [mk_msg(msg)]
-    opts = call_opts(think, search or self.search, **kw)
-    gen = self._drive(self._plan(pending, prefill, opts, stream, max_steps, final_prompt))
-    if stream: return gen
-    items = list(gen)
-    return items if return_all else items[-1]
+    gen = self._drive(self._turn(msg, prefill, think, search, stream, max_steps, final_prompt, **kw))
+    return gen if stream else _result(list(gen), return_all)
 
-# %% ../nbs/03_chat.ipynb #9a18895b
+# %% ../nbs/03_chat.ipynb #e9c7c75d
 @patch
 def print_hist(self:Chat):
     "Print each message of the history on its own line."

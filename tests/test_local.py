@@ -1,0 +1,198 @@
+"Tests of the local backend that notebooks show badly: concurrency, cache damage, dying threads, Chat tool loops"
+import os, json, time, shutil, signal, asyncio, threading, subprocess, sys
+from pathlib import Path
+import pytest
+
+os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
+import litellm
+import lisette.local as L
+
+litellm.suppress_debug_info = True
+MSGS = [dict(role='user', content='What is the capital of France?')]
+
+@pytest.fixture(scope='module')
+def lm(): return L.load_local()
+
+# --- concurrency ---------------------------------------------------------------------------------------------
+
+def test_concurrent_calls_are_serialised(lm):
+    "Two threads calling at once get the same greedy answer, and generations never overlap"
+    active, overlap, orig = [0], [False], lm.model.generate
+    def gen(*a, **kw):
+        active[0] += 1
+        overlap[0] |= active[0] > 1
+        try: return orig(*a, **kw)
+        finally: active[0] -= 1
+    lm.model.generate = gen
+    try:
+        res = [None, None]
+        def call(i): res[i] = litellm.completion('local/gemma3-270m', messages=MSGS, max_tokens=8).choices[0].message.content
+        ths = [threading.Thread(target=call, args=(i,)) for i in range(2)]
+        for t in ths: t.start()
+        for t in ths: t.join(120)
+    finally: del lm.model.generate
+    assert not overlap[0]
+    assert res[0] == res[1] and res[0]
+    assert not lm.lock.locked()
+
+def test_async_concurrent_calls(lm):
+    "Concurrent async calls run one after another without blocking the loop"
+    async def go():
+        ticks = []
+        async def ticker():
+            for _ in range(10): ticks.append(time.time()); await asyncio.sleep(0.05)
+        rs = await asyncio.gather(*[litellm.acompletion('local/gemma3-270m', messages=MSGS, max_tokens=6) for _ in range(2)], ticker())
+        return rs, ticks
+    rs, ticks = asyncio.run(go())
+    assert rs[0].choices[0].message.content == rs[1].choices[0].message.content
+    assert len(ticks) == 10 and max(b - a for a, b in zip(ticks, ticks[1:])) < 1.0
+
+def test_second_load_is_cached(lm):
+    t = time.time()
+    assert L.load_local() is lm and L.load_local('gemma3-270m') is lm
+    assert time.time() - t < 0.1
+
+# --- cache: corrupt or partial conversions are rebuilt, never loaded -------------------------------------------
+
+@pytest.fixture
+def fake_cache(tmp_path, monkeypatch):
+    "A temporary LISETTE_CACHE and a fast stand-in converter that records its calls"
+    monkeypatch.setenv('LISETTE_CACHE', str(tmp_path))
+    calls = []
+    def conv(gguf, dest):
+        calls.append(gguf); dest.mkdir()
+        (dest/'config.json').write_text('{}'); (dest/'model.safetensors').write_bytes(b'w' * 1000)
+    monkeypatch.setattr(L, 'convert_gguf', conv)
+    return tmp_path, calls
+
+def _build(): return L.cached_convert(lambda tmp: 'x.gguf', 'k' * 16, 'm')
+
+@pytest.mark.parametrize('damage', ['truncate', 'flip', 'delete_file', 'delete_marker', 'bad_marker', 'extra_file'])
+def test_damaged_cache_is_rebuilt(fake_cache, damage):
+    root, calls = fake_cache
+    d = _build()
+    assert L.cache_ok(d) and len(calls) == 1
+    w = d/'model.safetensors'
+    if damage == 'truncate': w.write_bytes(b'w' * 500)
+    elif damage == 'flip': w.write_bytes(b'x' + b'w' * 999)
+    elif damage == 'delete_file': w.unlink()
+    elif damage == 'delete_marker': (d/L._MARK).unlink()
+    elif damage == 'bad_marker': (d/L._MARK).write_text('{"files": ')
+    else: (d/'junk.bin').write_bytes(b'?')
+    assert not L.cache_ok(d)
+    assert _build() == d and len(calls) == 2 and L.cache_ok(d)
+    assert sorted(os.listdir(root/'models')) == ['m-' + 'k' * 16]  # no temp dirs left behind
+
+def test_interrupted_conversion_leaves_no_cache(fake_cache, monkeypatch):
+    "A conversion killed half-way leaves nothing that looks complete; the next call converts again"
+    root, calls = fake_cache
+    def dying(gguf, dest):
+        dest.mkdir(); (dest/'model.safetensors').write_bytes(b'half')
+        raise KeyboardInterrupt
+    monkeypatch.setattr(L, 'convert_gguf', dying)
+    with pytest.raises(KeyboardInterrupt): _build()
+    assert os.listdir(root/'models') == []
+    monkeypatch.undo(); monkeypatch.setenv('LISETTE_CACHE', str(root))
+    # a partial directory at the final path (e.g. from a non-atomic tool) is rebuilt too
+    (root/'models'/('m-' + 'k' * 16)).mkdir()
+    monkeypatch.setattr(L, 'convert_gguf', lambda g, d: (d.mkdir(), (d/'a').write_text('ok')))
+    d = _build()
+    assert (d/'a').read_text() == 'ok' and L.cache_ok(d)
+
+def test_killed_process_mid_conversion(tmp_path):
+    "SIGKILL during a (slow, fake) conversion: the cache holds only a temp dir, which is never loaded"
+    code = f"""
+import os, time, lisette.local as L
+os.environ['LISETTE_CACHE'] = {str(tmp_path)!r}
+def slow(g, d): d.mkdir(); (d/'w').write_bytes(b'part'); print('started', flush=True); time.sleep(60)
+L.convert_gguf = slow
+L.cached_convert(lambda t: 'x', 'k'*16, 'm')
+"""
+    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == 'started'
+    p.kill(); p.wait()
+    final = tmp_path/'models'/('m-' + 'k' * 16)
+    assert not final.exists() and not L.cache_ok(final)
+
+# --- a dying or stuck generate thread --------------------------------------------------------------------------
+
+def test_generate_thread_death_raises(lm, monkeypatch):
+    "An error inside generate reaches the caller instead of blocking the streamer forever"
+    def boom(*a, streamer=None, **kw):
+        streamer.put(a[0] if a else kw['input_ids']); raise RuntimeError('generate died')
+    monkeypatch.setattr(lm.model, 'generate', boom)
+    t = time.time()
+    with pytest.raises(Exception, match='generate died'):
+        litellm.completion('local/gemma3-270m', messages=MSGS, max_tokens=5)
+    assert time.time() - t < 10 and not lm.lock.locked()
+    with pytest.raises(Exception, match='generate died'):
+        list(litellm.completion('local/gemma3-270m', messages=MSGS, max_tokens=5, stream=True))
+    assert not lm.lock.locked()
+
+def test_stuck_generate_times_out(lm, monkeypatch):
+    "A generate that never produces a token ends in TimeoutError, not a hang"
+    ev = threading.Event()
+    monkeypatch.setattr(lm.model, 'generate', lambda *a, **kw: ev.wait(5))
+    run = L.LocalRun(lm, 'User: hi\nAssistant:', L.gen_kwargs(dict(max_tokens=3)), timeout=0.5)
+    t = time.time()
+    with pytest.raises(TimeoutError): list(run)
+    assert time.time() - t < 3
+    ev.set()
+    time.sleep(0.2)
+    assert not lm.lock.locked()
+
+def test_abandoned_stream_frees_the_model(lm):
+    "Dropping a stream part-way (Ctrl-C, break) stops generation and releases the lock"
+    run = L.LocalRun(lm, L.dialogue_prompt(MSGS), L.gen_kwargs(dict(max_tokens=50)))
+    it = iter(run)
+    next(it)
+    it.close()
+    assert run.n_gen < 10 and not lm.lock.locked()
+
+def test_ctrl_c_in_cli_mid_stream(lm):
+    "SIGINT while the CLI streams prints one line and exits 130, no traceback"
+    p = subprocess.Popen([sys.executable, '-c', 'import sys; from lisette.cli import main; sys.exit(main())',
+                          '--max-tokens', '400', '-s', 'The Assistant always writes very long answers.',
+                          'Count from 1 to 300, separated by commas.'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = p.stdout.read(1)                   # the answer has started streaming
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert first and p.returncode == 130
+    assert 'Traceback' not in err and err.strip().splitlines()[-1] == 'lisette: interrupted'
+
+# --- Chat runs a Python tool with the local model ----------------------------------------------------------------
+
+def test_chat_tool_loop(lm):
+    from lisette.chat import Chat
+    ran = []
+    def add(a: int, b: int) -> int:
+        "Add two integers."
+        ran.append((a, b)); return a + b
+    chat = Chat('local/gemma3-270m', tools=[add])
+    r = chat('Call add with a=17 and b=25.', max_steps=3, max_tokens=40)
+    assert ran and ran[0] == (17, 25)
+    tool_msgs = [m for m in chat.hist if (m['role'] if isinstance(m, dict) else m.role) == 'tool']
+    assert tool_msgs and '42' in str(tool_msgs[0]['content'] if isinstance(tool_msgs[0], dict) else tool_msgs[0].content)
+    assert chat.use.input > 0 and chat.use.output > 0
+
+def test_chat_streams_tool_calls(lm):
+    from lisette.chat import Chat, delta_text
+    ran = []
+    def add(a: int, b: int) -> int:
+        "Add two integers."
+        ran.append((a, b)); return a + b
+    items = list(Chat('local/gemma3-270m', tools=[add])('Call add with a=17 and b=25.', stream=True, max_tokens=40))
+    texts = [delta_text(o) or '' for o in items if type(o).__name__ == 'ModelResponseStream']
+    assert any('🔧 add' in t for t in texts)
+    assert ran == [(17, 25)]
+    assert any(isinstance(o, dict) and o.get('role') == 'tool' for o in items)
+
+# --- import cost ----------------------------------------------------------------------------------------------
+
+def test_import_does_not_load_torch():
+    out = subprocess.run([sys.executable, '-X', 'importtime', '-c', 'import lisette, lisette.local, lisette.cli'],
+                         capture_output=True, text=True, env=os.environ | dict(LITELLM_LOCAL_MODEL_COST_MAP='True'))
+    assert out.returncode == 0
+    mods = {l.split('|')[-1].strip().split('.')[0] for l in out.stderr.splitlines() if l.startswith('import time:')}
+    assert 'litellm' in mods and 'torch' not in mods and 'transformers' not in mods
