@@ -9,3 +9,4 @@ from .tools import *
 from .chat import *
 from .asink import *
 from .local import LocalLLM, register_local, DEFAULT_LOCAL
+from .display import *

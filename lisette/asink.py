@@ -5,25 +5,26 @@
 # %% auto #0
 __all__ = ['astream_with_complete', 'acall_tool', 'AsyncChat']
 
-# %% ../nbs/04_async.ipynb #92013392
+# %% ../nbs/04_async.ipynb #054df62e
 import asyncio, inspect
 import litellm
 from litellm import acompletion, ModelResponse
 from fastcore.basics import patch, noop
+from .compat import close_clients_at_exit
 from .messages import mk_tc_result
 from .tools import prep_tool_call, fmt_result, _err_text, _tc_parts
-from .chat import Chat, _text_chunk, _result, final_prompt
+from .chat import Chat, _text_chunk, _result, final_prompt, complete_stream
 
-# %% ../nbs/04_async.ipynb #ca7428e7
+# %% ../nbs/04_async.ipynb #7bf10e7d
 async def astream_with_complete(agen, postproc=noop):
     "Yield each chunk of async stream `agen`, then the complete `ModelResponse` built from the chunks."
     chunks = []
     async for chunk in agen:
         chunks.append(chunk)
         yield chunk
-    yield litellm.stream_chunk_builder(postproc(chunks) or chunks)
+    yield complete_stream(agen, chunks, postproc)
 
-# %% ../nbs/04_async.ipynb #dd4530f5
+# %% ../nbs/04_async.ipynb #315ad45f
 async def _invoke(f, kw):
     if inspect.iscoroutinefunction(f): return await f(**kw)
     res = await asyncio.to_thread(f, **kw)
@@ -37,19 +38,19 @@ async def acall_tool(tc, ns:dict, timeout=None) -> dict:
     except asyncio.TimeoutError: return mk_tc_result(tc, f"Error: {_tc_parts(tc)[0]} did not finish within {timeout}s")
     except Exception as e: return mk_tc_result(tc, _err_text(e))
 
-# %% ../nbs/04_async.ipynb #b280e57c
+# %% ../nbs/04_async.ipynb #1fae93dd
 class AsyncChat(Chat):
     "`Chat` for asyncio: `await chat(...)`, async streams, sync or async tools run concurrently."
     def __init__(self, *args,
                  tool_timeout=None,   # seconds a tool call may take before it becomes an error result
                  max_concurrency=8,   # most tool calls of one turn running at once
                  **kw):
-        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+        if type(max_concurrency) is not int or max_concurrency < 1:
             raise ValueError(f"max_concurrency: expected an int >= 1, got {max_concurrency!r}")
         super().__init__(*args, **kw)
         self.tool_timeout,self.max_concurrency = tool_timeout,max_concurrency
 
-# %% ../nbs/04_async.ipynb #eaa1e896
+# %% ../nbs/04_async.ipynb #ef8f9a13
 @patch
 async def _arun_tools(self:AsyncChat, tcs:list) -> list:
     "Run tool calls `tcs` concurrently (at most `max_concurrency` at once); their results, in order."
@@ -58,7 +59,7 @@ async def _arun_tools(self:AsyncChat, tcs:list) -> list:
         async with sem: return await acall_tool(tc, self.ns, self.tool_timeout)
     return list(await asyncio.gather(*map(one, tcs)))
 
-# %% ../nbs/04_async.ipynb #c1628b6e
+# %% ../nbs/04_async.ipynb #4791ffd0
 @patch
 async def _amodel(self:AsyncChat, kw, prefill):
     "One async model call: yields stream chunks (if streaming), then the complete response."
@@ -71,6 +72,7 @@ async def _amodel(self:AsyncChat, kw, prefill):
 @patch
 async def _adrive(self:AsyncChat, plan):
     "Run `plan` with async I/O, yielding chunks, responses and tool results."
+    close_clients_at_exit()
     res = None
     while True:
         try: op,arg = plan.send(res)
@@ -82,7 +84,7 @@ async def _adrive(self:AsyncChat, plan):
         elif op == 'tools': res = await self._arun_tools(arg)
         else: res = None; yield arg
 
-# %% ../nbs/04_async.ipynb #a3b7a34e
+# %% ../nbs/04_async.ipynb #bf169247
 @patch
 async def __call__(self:AsyncChat, msg=None, prefill=None, think=None, search=None, stream=False, max_steps=2,
                    final_prompt=final_prompt, return_all=False, **kw):
