@@ -40,6 +40,12 @@ def chat_run(name, n):
     r, dt = timed(lambda: Chat(f'local/{name}', sp=SP)(Q, max_tokens=n))
     return r.usage.completion_tokens, dt
 
+def chat_stream_run(name, n):
+    "Tokens and seconds for one streamed Chat turn, consumed to the end"
+    t = time.perf_counter()
+    *_, r = Chat(f'local/{name}', sp=SP)(Q, max_tokens=n, stream=True)
+    return r.usage.completion_tokens, time.perf_counter() - t
+
 def raw_run(lm, prompt, n):
     "Tokens and seconds for plain `generate` of exactly `n` tokens"
     ids = lm.tok(prompt, return_tensors='pt')
@@ -62,12 +68,14 @@ def main():
     lm = L.load_local(a.model)
     prompt, _ = L.build_prompt(lm.tok, [dict(role='system', content=SP), dict(role='user', content=Q)])
     chat_run(a.model, 4); raw_run(lm, prompt, 4)                      # warm up both paths
-    cs, rs = [], []
+    cs, ss, rs = [], [], []
     for _ in range(a.reps):
         n, dt = chat_run(a.model, a.max_tokens); cs.append(n / dt)
+        k, dt3 = chat_stream_run(a.model, a.max_tokens); ss.append(k / dt3)
         m, dt2 = raw_run(lm, prompt, n); rs.append(m / dt2)
-        print(f'  chat {n} tok in {dt:.2f}s = {n/dt:.1f} tok/s | raw {m} tok in {dt2:.2f}s = {m/dt2:.1f} tok/s')
-    c, r = statistics.median(cs), statistics.median(rs)
+        print(f'  chat {n} tok in {dt:.2f}s = {n/dt:.1f} tok/s | streamed {k} tok = {k/dt3:.1f} tok/s | raw {m} tok in {dt2:.2f}s = {m/dt2:.1f} tok/s')
+    c, st, r = statistics.median(cs), statistics.median(ss), statistics.median(rs)
     print(f'median: lisette Chat {c:.1f} tok/s, raw generate {r:.1f} tok/s, ratio {c/r:.3f} (goal >= 0.95)')
+    print(f'median: lisette Chat streamed {st:.1f} tok/s, ratio {st/r:.3f} (generation on a second thread, see nbs/06_local)')
 
 if __name__ == '__main__': main()

@@ -6,7 +6,8 @@
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
            'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt', 'build_prompt', 'cache_dir',
            'convert_gguf', 'cache_ok', 'cached_convert', 'resolve_local', 'LocalModel', 'load_local', 'LocalRun',
-           'gen_kwargs', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
+           'StopText', 'gen_kwargs', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM',
+           'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading
@@ -341,6 +342,25 @@ def _iter(self:LocalRun):
     if self.err is not None: raise self.err
 LocalRun.__iter__ = _iter
 
+class StopText:
+    "Stopping criterion: stop once the last generated tokens decode to text containing one of `stops`"
+    def __init__(self, tok, stops, n_prompt, window=16): self.tok,self.stops,self.n_prompt,self.window = tok,list(stops),n_prompt,window
+    def __call__(self, input_ids, scores, **kw):
+        tail = self.tok.decode(input_ids[0, max(self.n_prompt, input_ids.shape[1]-self.window):])
+        return input_ids.new_full((input_ids.shape[0],), any(s in tail for s in self.stops)).bool()
+
+def _blocking(self:LocalRun, stops=())->str:
+    "Generate on the calling thread (no streamer), stopping at any of `stops`; the whole decoded text"
+    from transformers import StoppingCriteriaList
+    crit = [self] + ([StopText(self.lm.tok, stops, self.n_prompt)] if stops else [])
+    with self.lm.lock:
+        if self.seed is not None:
+            import torch; torch.manual_seed(self.seed)
+        out = self.lm.model.generate(**self.ids, **self.gen, stopping_criteria=StoppingCriteriaList(crit))
+    self.complete = True
+    return self.lm.tok.decode(out[0, self.n_prompt:], skip_special_tokens=True)
+LocalRun.blocking = _blocking
+
 # %% ../nbs/06_local.ipynb #c064
 def gen_kwargs(opts:dict, tok=None)->dict:
     "`generate` arguments from litellm optional params `opts`"
@@ -357,15 +377,16 @@ def _finish(run:LocalRun, ntools:int, max_new:int)->dict:
     usage = dict(prompt_tokens=run.n_prompt, completion_tokens=run.n_gen, total_tokens=run.n_prompt+run.n_gen, cost=0.0)
     return dict(finish_reason=reason, usage=usage)
 
-def local_events(model:str, messages:list, opts:dict):
+def local_events(model:str, messages:list, opts:dict, threaded:bool=True):
     "Run one turn of local `model`: `(kind, value)` events, ending with `('finish', {finish_reason, usage})`"
     lm = load_local(model or DEFAULT_LOCAL)
     tools = None if opts.get('tool_choice')=='none' else opts.get('tools')
     prompt,stops = build_prompt(lm.tok, messages, tools)
     stop = opts.get('stop') or []
+    stops = stops + ([stop] if isinstance(stop, str) else list(stop))
     gen = gen_kwargs(opts, lm.tok)
     run,ntools = LocalRun(lm, prompt, gen, seed=opts.get('seed')),0
-    for k,v in turn_events(iter(run), stops + ([stop] if isinstance(stop, str) else list(stop)), bool(tools)):
+    for k,v in turn_events(iter(run) if threaded else iter([run.blocking(stops)]), stops, bool(tools)):
         ntools += k=='tool'
         yield k,v
     yield 'finish', _finish(run, ntools, gen['max_new_tokens'])
@@ -430,7 +451,7 @@ async def athread(make_iter):
 class LocalLLM(CustomLLM):
     "litellm custom provider running transformers models in this process (`local/<name>`)"
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response, *args, optional_params=None, **kw):
-        return fill_response(model_response, local_events(model, messages, optional_params or {}))
+        return fill_response(model_response, local_events(model, messages, optional_params or {}, threaded=False))
 
     def streaming(self, model, messages, *args, optional_params=None, **kw):
         ntool = 0
