@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['astream_with_complete', 'acall_tool', 'AsyncChat']
 
-# %% ../nbs/04_async.ipynb #054df62e
+# %% ../nbs/04_async.ipynb #9cba741a
 import asyncio, inspect
 import litellm
 from litellm import acompletion, ModelResponse
@@ -13,9 +13,9 @@ from fastcore.basics import patch, noop
 from .compat import close_clients_at_exit
 from .messages import mk_tc_result
 from .tools import prep_tool_call, fmt_result, _err_text, _tc_parts
-from .chat import Chat, _text_chunk, _result, final_prompt, complete_stream
+from .chat import Chat, _text_chunk, _result, final_prompt, complete_stream, cite_footnotes
 
-# %% ../nbs/04_async.ipynb #7bf10e7d
+# %% ../nbs/04_async.ipynb #4609c085
 async def astream_with_complete(agen, postproc=noop):
     "Yield each chunk of async stream `agen`, then the complete `ModelResponse` built from the chunks."
     chunks = []
@@ -24,7 +24,7 @@ async def astream_with_complete(agen, postproc=noop):
         yield chunk
     yield complete_stream(agen, chunks, postproc)
 
-# %% ../nbs/04_async.ipynb #315ad45f
+# %% ../nbs/04_async.ipynb #539c0051
 async def _invoke(f, kw):
     if inspect.iscoroutinefunction(f): return await f(**kw)
     res = await asyncio.to_thread(f, **kw)
@@ -38,7 +38,7 @@ async def acall_tool(tc, ns:dict, timeout=None) -> dict:
     except asyncio.TimeoutError: return mk_tc_result(tc, f"Error: {_tc_parts(tc)[0]} did not finish within {timeout}s")
     except Exception as e: return mk_tc_result(tc, _err_text(e))
 
-# %% ../nbs/04_async.ipynb #1fae93dd
+# %% ../nbs/04_async.ipynb #7460a8ad
 class AsyncChat(Chat):
     "`Chat` for asyncio: `await chat(...)`, async streams, sync or async tools run concurrently."
     def __init__(self, *args,
@@ -50,7 +50,7 @@ class AsyncChat(Chat):
         super().__init__(*args, **kw)
         self.tool_timeout,self.max_concurrency = tool_timeout,max_concurrency
 
-# %% ../nbs/04_async.ipynb #ef8f9a13
+# %% ../nbs/04_async.ipynb #67eb0580
 @patch
 async def _arun_tools(self:AsyncChat, tcs:list) -> list:
     "Run tool calls `tcs` concurrently (at most `max_concurrency` at once); their results, in order."
@@ -59,7 +59,7 @@ async def _arun_tools(self:AsyncChat, tcs:list) -> list:
         async with sem: return await acall_tool(tc, self.ns, self.tool_timeout)
     return list(await asyncio.gather(*map(one, tcs)))
 
-# %% ../nbs/04_async.ipynb #4791ffd0
+# %% ../nbs/04_async.ipynb #7167c77a
 @patch
 async def _amodel(self:AsyncChat, kw, prefill):
     "One async model call: yields stream chunks (if streaming), then the complete response."
@@ -67,7 +67,7 @@ async def _amodel(self:AsyncChat, kw, prefill):
         yield await acompletion(**kw)
         return
     if prefill: yield _text_chunk(prefill)
-    async for o in astream_with_complete(await acompletion(**kw)): yield o
+    async for o in astream_with_complete(await acompletion(**kw), cite_footnotes): yield o
 
 @patch
 async def _adrive(self:AsyncChat, plan):
@@ -84,7 +84,7 @@ async def _adrive(self:AsyncChat, plan):
         elif op == 'tools': res = await self._arun_tools(arg)
         else: res = None; yield arg
 
-# %% ../nbs/04_async.ipynb #bf169247
+# %% ../nbs/04_async.ipynb #75e81554
 @patch
 async def __call__(self:AsyncChat, msg=None, prefill=None, think=None, search=None, stream=False, max_steps=2,
                    final_prompt=final_prompt, return_all=False, **kw):
