@@ -17,7 +17,7 @@ def strip_directives(src): return '\n'.join(l for l in src.splitlines() if not l
 
 def output_text(o):
     "Plain-text form of one saved output, or None for outputs a README can't show."
-    if o.get('output_type') == 'stream': return ''.join(o['text'])
+    if o.get('output_type') == 'stream': return ''.join(o['text']) if o.get('name') != 'stderr' else None
     data = o.get('data', {})
     if 'text/markdown' in data: return None
     return ''.join(data['text/plain']) if 'text/plain' in data else None
