@@ -112,25 +112,27 @@ def raw(payload:bytes, code=200, ctype='application/json'):
     def act(h, body): _send(h, code, ctype, payload)
     return act
 
-def cut(n=2, resp=None):
-    "Stream the first `n` SSE chunks of `resp`, then drop the connection mid chunked body (no terminator, no [DONE])."
+def _partial(n, resp, end):
+    "Stream the first `n` SSE chunks of `resp`, then `end(h)` the response."
     resp = resp or oai_completion('the quick brown fox jumps')
     def act(h, body):
         _stream_head(h)
         for c in oai_chunks(resp)[:n]: _chunk(h, sse(c))
-        h.wfile.write(b'400\r\npartial'); h.wfile.flush()   # announces 1 KiB, sends 7 bytes, then closes
-        h.close_connection = True
-        h.connection.shutdown(socket.SHUT_RDWR)
+        end(h)
     return act
+
+def _drop(h):
+    h.wfile.write(b'400\r\npartial'); h.wfile.flush()   # announces 1 KiB, sends 7 bytes, then closes
+    h.close_connection = True
+    h.connection.shutdown(socket.SHUT_RDWR)
+
+def cut(n=2, resp=None):
+    "Stream the first `n` SSE chunks of `resp`, then drop the connection mid chunked body (no terminator, no [DONE])."
+    return _partial(n, resp, _drop)
 
 def eof(n=2, resp=None):
     "Stream the first `n` SSE chunks of `resp`, then end the body cleanly without a finish chunk or [DONE]."
-    resp = resp or oai_completion('the quick brown fox jumps')
-    def act(h, body):
-        _stream_head(h)
-        for c in oai_chunks(resp)[:n]: _chunk(h, sse(c))
-        _end_chunks(h)
-    return act
+    return _partial(n, resp, _end_chunks)
 
 def malformed(line=b'data: {"id": "chatcmpl-fx", "choices": [{"index": 0, "delta": {"content": "oops"\n\n', n=1, resp=None):
     "Stream `n` good chunks, then a broken SSE line, then the rest of the stream."
