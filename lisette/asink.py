@@ -5,17 +5,18 @@
 # %% auto #0
 __all__ = ['astream_with_complete', 'acall_tool', 'AsyncChat']
 
-# %% ../nbs/04_async.ipynb #9cba741a
+# %% ../nbs/04_async.ipynb #5c8d38fe
 import asyncio, inspect
 import litellm
 from litellm import acompletion, ModelResponse
 from fastcore.basics import patch, noop
 from .compat import close_clients_at_exit
 from .messages import mk_tc_result
-from .tools import prep_tool_call, fmt_result, _err_text, _tc_parts
+from .messages import tc_parts
+from .tools import prep_tool_call, fmt_result, _err_text
 from .chat import Chat, _text_chunk, _result, final_prompt, complete_stream, cite_footnotes
 
-# %% ../nbs/04_async.ipynb #4609c085
+# %% ../nbs/04_async.ipynb #2f41f6fd
 async def astream_with_complete(agen, postproc=noop):
     "Yield each chunk of async stream `agen`, then the complete `ModelResponse` built from the chunks."
     chunks = []
@@ -24,7 +25,7 @@ async def astream_with_complete(agen, postproc=noop):
         yield chunk
     yield complete_stream(agen, chunks, postproc)
 
-# %% ../nbs/04_async.ipynb #539c0051
+# %% ../nbs/04_async.ipynb #7bd8e876
 async def _invoke(f, kw):
     if inspect.iscoroutinefunction(f): return await f(**kw)
     res = await asyncio.to_thread(f, **kw)
@@ -35,10 +36,10 @@ async def acall_tool(tc, ns:dict, timeout=None) -> dict:
     prep = prep_tool_call(tc, ns)
     if isinstance(prep, str): return mk_tc_result(tc, prep)
     try: return mk_tc_result(tc, fmt_result(await asyncio.wait_for(_invoke(*prep), timeout)))
-    except asyncio.TimeoutError: return mk_tc_result(tc, f"Error: {_tc_parts(tc)[0]} did not finish within {timeout}s")
+    except asyncio.TimeoutError: return mk_tc_result(tc, f"Error: {tc_parts(tc)[1]} did not finish within {timeout}s")
     except Exception as e: return mk_tc_result(tc, _err_text(e))
 
-# %% ../nbs/04_async.ipynb #7460a8ad
+# %% ../nbs/04_async.ipynb #2d0b14fa
 class AsyncChat(Chat):
     "`Chat` for asyncio: `await chat(...)`, async streams, sync or async tools run concurrently."
     def __init__(self, *args,
@@ -50,7 +51,7 @@ class AsyncChat(Chat):
         super().__init__(*args, **kw)
         self.tool_timeout,self.max_concurrency = tool_timeout,max_concurrency
 
-# %% ../nbs/04_async.ipynb #67eb0580
+# %% ../nbs/04_async.ipynb #cca2b0bf
 @patch
 async def _arun_tools(self:AsyncChat, tcs:list) -> list:
     "Run tool calls `tcs` concurrently (at most `max_concurrency` at once); their results, in order."
@@ -59,7 +60,7 @@ async def _arun_tools(self:AsyncChat, tcs:list) -> list:
         async with sem: return await acall_tool(tc, self.ns, self.tool_timeout)
     return list(await asyncio.gather(*map(one, tcs)))
 
-# %% ../nbs/04_async.ipynb #7167c77a
+# %% ../nbs/04_async.ipynb #fd3c1afa
 @patch
 async def _amodel(self:AsyncChat, kw, prefill):
     "One async model call: yields stream chunks (if streaming), then the complete response."
@@ -84,7 +85,7 @@ async def _adrive(self:AsyncChat, plan):
         elif op == 'tools': res = await self._arun_tools(arg)
         else: res = None; yield arg
 
-# %% ../nbs/04_async.ipynb #75e81554
+# %% ../nbs/04_async.ipynb #e87fa356
 @patch
 async def __call__(self:AsyncChat, msg=None, prefill=None, think=None, search=None, stream=False, max_steps=2,
                    final_prompt=final_prompt, return_all=False, **kw):

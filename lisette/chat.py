@@ -6,7 +6,7 @@
 __all__ = ['final_prompt', 'IncompleteStreamError', 'complete_stream', 'stream_with_complete', 'delta_text', 'cite_footnote',
            'cite_footnotes', 'Use', 'Chat', 'call_opts', 'client_calls', 'repair_args']
 
-# %% ../nbs/03_chat.ipynb #33109e89
+# %% ../nbs/03_chat.ipynb #621e60f6
 import json, math, warnings
 from dataclasses import dataclass, fields
 import litellm
@@ -17,7 +17,7 @@ from fastcore.basics import patch, noop
 from .messages import mk_msg, mk_msgs, mk_tc_result, contents, check_ttl, check_cache_idxs
 from .tools import lite_mk_func, tool_ns, call_tool
 
-# %% ../nbs/03_chat.ipynb #4b879090
+# %% ../nbs/03_chat.ipynb #6f5ab9bb
 class IncompleteStreamError(Exception):
     "A stream ended before the provider said it had finished, so its response would be partial."
 
@@ -36,11 +36,15 @@ def stream_with_complete(gen, postproc=noop):
         yield chunk
     return complete_stream(gen, chunks, postproc)
 
-# %% ../nbs/03_chat.ipynb #e6d865ec
+# %% ../nbs/03_chat.ipynb #c9f5bcdc
+def _delta(chunk):
+    "The delta of stream chunk `chunk`'s first choice, or None."
+    chs = getattr(chunk, 'choices', None)
+    return getattr(chs[0], 'delta', None) if chs else None
+
 def delta_text(chunk) -> str|None:
     "The printable part of stream chunk `chunk`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."
-    ch = chunk.choices[0] if getattr(chunk, 'choices', None) else None
-    d = getattr(ch, 'delta', None)
+    d = _delta(chunk)
     if d is None: return None
     if d.content: return d.content
     if d.tool_calls:
@@ -49,12 +53,7 @@ def delta_text(chunk) -> str|None:
     if getattr(d, 'reasoning_content', None): return '🧠'
     return None
 
-# %% ../nbs/03_chat.ipynb #94fd89a8
-def _delta(chunk):
-    "The delta of stream chunk `chunk`'s first choice, or None."
-    chs = getattr(chunk, 'choices', None)
-    return getattr(chs[0], 'delta', None) if chs else None
-
+# %% ../nbs/03_chat.ipynb #e04b312b
 def _footnote(c:dict) -> str:
     title = (c.get('title') or c['url']).replace('"', '\\"')
     return f'[*]({c["url"]} "{title}") '
@@ -66,13 +65,13 @@ def cite_footnote(msg):
     if c.get('url') and _footnote(c) not in (d.content or ''): d.content = (d.content or '') + _footnote(c)
     return msg
 
-# %% ../nbs/03_chat.ipynb #6584ffb1
+# %% ../nbs/03_chat.ipynb #65e1c4ec
 def cite_footnotes(stream_list:list) -> list:
     "Add markdown footnotes to the chunks of `stream_list` that carry web citations (in place); the list."
     for o in stream_list: cite_footnote(o)
     return stream_list
 
-# %% ../nbs/03_chat.ipynb #45ccee64
+# %% ../nbs/03_chat.ipynb #330f41cd
 def _n(o, *path):
     for p in path: o = getattr(o, p, None)
     return o or 0
@@ -106,7 +105,7 @@ class Use:
                    _n(u, 'cache_read_input_tokens') or _n(u, 'prompt_tokens_details', 'cached_tokens'),
                    _n(u, 'cache_creation_input_tokens'), _n(u, 'completion_tokens_details', 'reasoning_tokens'), _cost(r, model), 1)
 
-# %% ../nbs/03_chat.ipynb #616d956f
+# %% ../nbs/03_chat.ipynb #90a649f6
 _efforts = {'l':'low', 'm':'medium', 'h':'high'}
 final_prompt = ("You have used all your tool steps. Answer now from what you have: say what you found and, if the "
                 "task is not finished, what is left to do.")
@@ -124,7 +123,7 @@ def _check_temp(temp):
         raise TypeError(f"temp: expected a finite number, got {temp!r}")
     return temp
 
-# %% ../nbs/03_chat.ipynb #165e173e
+# %% ../nbs/03_chat.ipynb #ea1a1a56
 class Chat:
     "A conversation with any litellm model: history, tools and their loop, streaming, caching, usage and cost."
     def __init__(self,
@@ -158,7 +157,7 @@ class Chat:
     @property
     def cost(self) -> float: return self.use.cost
 
-# %% ../nbs/03_chat.ipynb #023825a6
+# %% ../nbs/03_chat.ipynb #5a8e29f5
 @patch
 def _request(self:Chat, pending:list, prefill=None, opts=None, stream=False, last=False) -> dict:
     "The `litellm.completion` arguments for the next model call."
@@ -172,14 +171,14 @@ def _request(self:Chat, pending:list, prefill=None, opts=None, stream=False, las
     if stream: kw.update(stream=True, stream_options={'include_usage':True})
     return kw
 
-# %% ../nbs/03_chat.ipynb #3213db67
+# %% ../nbs/03_chat.ipynb #e02cfd60
 def call_opts(think=None, search=None, **kw) -> dict:
     "Per-call `litellm.completion` options for reasoning effort `think` and web `search` ('l', 'm' or 'h')."
     think,search = _check_effort('think', think),_check_effort('search', search)
     return {**({'reasoning_effort':_efforts[think]} if think else {}),
             **({'web_search_options':{'search_context_size':_efforts[search]}} if search else {}), **kw}
 
-# %% ../nbs/03_chat.ipynb #b3b7d7cd
+# %% ../nbs/03_chat.ipynb #e2dde14b
 _unrun = "Error: this tool call was not run because the step limit was reached."
 
 def client_calls(msg) -> list:
@@ -204,7 +203,7 @@ def _plan(self:Chat, pending, prefill, opts, stream, max_steps, final_prompt):
         if last: break
     self.hist += pending
 
-# %% ../nbs/03_chat.ipynb #cd9e0e7b
+# %% ../nbs/03_chat.ipynb #593e0418
 def _is_obj(s):
     try: return isinstance(json.loads(s or '{}'), dict)
     except json.JSONDecodeError: return False
@@ -214,7 +213,7 @@ def repair_args(tcs:list):
     for tc in tcs:
         if not _is_obj(tc.function.arguments): tc.function.arguments = '{}'
 
-# %% ../nbs/03_chat.ipynb #0269db56
+# %% ../nbs/03_chat.ipynb #c1388bed
 @patch
 def _post(self:Chat, r, prefill=None):
     "Record response `r`'s usage, restore its `prefill`, and normalise empty content."
@@ -224,7 +223,7 @@ def _post(self:Chat, r, prefill=None):
     self.use += Use.from_response(r, self.model)
     return r
 
-# %% ../nbs/03_chat.ipynb #719c67b3
+# %% ../nbs/03_chat.ipynb #c6f5a629
 def _text_chunk(text): return ModelResponseStream(choices=[StreamingChoices(delta=Delta(content=text, role='assistant'))])
 
 @patch
@@ -245,7 +244,7 @@ def _drive(self:Chat, plan):
         elif op == 'tools': res = [call_tool(tc, self.ns) for tc in arg]
         else: res = None; yield arg
 
-# %% ../nbs/03_chat.ipynb #cc9f4b46
+# %% ../nbs/03_chat.ipynb #db9aa440
 @patch
 def _turn(self:Chat, msg=None, prefill=None, think=None, search=None, stream=False, max_steps=2,
           final_prompt=final_prompt, **kw):
@@ -258,7 +257,7 @@ def _turn(self:Chat, msg=None, prefill=None, think=None, search=None, stream=Fal
 
 def _result(items, return_all): return items if return_all else items[-1]
 
-# %% ../nbs/03_chat.ipynb #94638736
+# %% ../nbs/03_chat.ipynb #e18b0985
 @patch
 def __call__(self:Chat,
              msg=None,                  # the user's message (any form `mk_msg` takes), or None to just continue
@@ -274,7 +273,7 @@ def __call__(self:Chat,
     gen = self._drive(self._turn(msg, prefill, think, search, stream, max_steps, final_prompt, **kw))
     return gen if stream else _result(list(gen), return_all)
 
-# %% ../nbs/03_chat.ipynb #b47c4650
+# %% ../nbs/03_chat.ipynb #f24b3056
 @patch
 def print_hist(self:Chat):
     "Print each message of the history on its own line."

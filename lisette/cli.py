@@ -71,7 +71,6 @@ def _question(args, stdin):
 # %% ../nbs/07_cli.ipynb #c016
 def _setup():
     "Quiet, offline-friendly defaults for a command-line run"
-    os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
     os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')
     os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')
     if 'huggingface_hub' in sys.modules: sys.modules['huggingface_hub'].utils.disable_progress_bars()

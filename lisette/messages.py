@@ -4,16 +4,16 @@
 
 # %% auto #0
 __all__ = ['re_tools', 'contents', 'stop_reason', 'sniff_mime', 'mk_part', 'check_ttl', 'remove_cache_ckpts', 'mk_msg',
-           'mk_tr_details', 'fmt2hist', 'random_tool_id', 'mk_tc', 'mk_tc_req', 'mk_tc_result', 'mk_tc_results',
-           'check_cache_idxs', 'mk_msgs', 'completion']
+           'tc_parts', 'mk_tr_details', 'fmt2hist', 'random_tool_id', 'mk_tc', 'mk_tc_req', 'mk_tc_result',
+           'mk_tc_results', 'check_cache_idxs', 'mk_msgs', 'completion']
 
-# %% ../nbs/01_messages.ipynb #99c14253
+# %% ../nbs/01_messages.ipynb #f72297a7
 import json, base64, re, random, string
 from pathlib import Path
 from litellm import completion, Message
 from litellm.types.utils import ModelResponse, ChatCompletionMessageToolCall, Function
 
-# %% ../nbs/01_messages.ipynb #d78e6bc3
+# %% ../nbs/01_messages.ipynb #45c7a042
 _all_ = ['completion']
 
 def contents(r) -> str:
@@ -24,7 +24,7 @@ def stop_reason(r) -> str:
     "Why the model stopped generating response `r` (`stop`, `length`, `tool_calls`, ...)."
     return r.choices[0].finish_reason
 
-# %% ../nbs/01_messages.ipynb #f3b0a95c
+# %% ../nbs/01_messages.ipynb #b7154aa9
 _magic = [(b'\x89PNG\r\n\x1a\n', 'image/png'), (b'\xff\xd8\xff', 'image/jpeg'), (b'GIF87a', 'image/gif'),
           (b'GIF89a', 'image/gif'), (b'%PDF-', 'application/pdf')]
 
@@ -33,7 +33,7 @@ def sniff_mime(data:bytes) -> str|None:
     if data[:4] == b'RIFF' and data[8:12] == b'WEBP': return 'image/webp'
     return next((m for sig,m in _magic if data.startswith(sig)), None)
 
-# %% ../nbs/01_messages.ipynb #6db083b0
+# %% ../nbs/01_messages.ipynb #1b3e3c96
 def _data_uri(data, mime): return f'data:{mime};base64,{base64.b64encode(data).decode()}'
 
 def mk_part(o) -> dict:
@@ -49,7 +49,7 @@ def mk_part(o) -> dict:
         except UnicodeDecodeError: raise ValueError("content: bytes are not an image (PNG/JPEG/GIF/WebP), a PDF, or UTF-8 text") from None
     raise TypeError(f"content: expected str, bytes, Path or a part dict, got {type(o).__name__}")
 
-# %% ../nbs/01_messages.ipynb #b0bb6911
+# %% ../nbs/01_messages.ipynb #bb259f4b
 _ttls = (None, '5m', '1h')
 
 def check_ttl(ttl):
@@ -66,14 +66,14 @@ def _add_cache_control(msg:dict, ttl=None) -> dict:
     if c: c[-1] = {**c[-1], 'cache_control':_cache_control(ttl)}
     return msg
 
-# %% ../nbs/01_messages.ipynb #10e76646
+# %% ../nbs/01_messages.ipynb #6353e843
 def remove_cache_ckpts(msg:dict) -> dict:
     "Remove every cache checkpoint from `msg` (in place) and return it."
     c = msg.get('content')
     if isinstance(c, list): msg['content'] = [{k:v for k,v in p.items() if k != 'cache_control'} for p in c]
     return msg
 
-# %% ../nbs/01_messages.ipynb #a2d90431
+# %% ../nbs/01_messages.ipynb #5a9691f4
 _roles = ('user', 'assistant', 'system', 'tool', 'developer')
 
 def _check_role(role):
@@ -108,25 +108,29 @@ def _msg_dict(m:Message) -> dict:
     "A plain dict for litellm `Message` `m`, keeping only the fields that carry information."
     return {k:v for k,v in m.model_dump().items() if v is not None and k not in ('provider_specific_fields', 'function_call')}
 
-# %% ../nbs/01_messages.ipynb #029bab45
+# %% ../nbs/01_messages.ipynb #09bf8f56
+def tc_parts(tc) -> tuple:
+    "`(id, name, arguments)` of tool call `tc`, whether a dict or a litellm tool-call object."
+    tid,f = (tc.get('id'),tc['function']) if isinstance(tc, dict) else (tc.id,tc.function)
+    return (tid, f['name'], f['arguments']) if isinstance(f, dict) else (tid, f.name, f.arguments)
+
 def _trunc(s:str, mx:int) -> str: return s if len(s) <= mx else s[:mx] + '…'
 
-def _args(tc) -> dict:
-    a = tc['function']['arguments'] if isinstance(tc, dict) else tc.function.arguments
-    try: return json.loads(a or '{}')
-    except json.JSONDecodeError: return a
+def _parsed(args:str):
+    try: return json.loads(args or '{}')
+    except json.JSONDecodeError: return args
 
 def mk_tr_details(tr:dict, tc, mx=2000) -> str:
     "A markdown `<details>` block showing tool call `tc` and its result `tr` (content truncated to `mx` chars)."
-    tid,name = (tc['id'],tc['function']['name']) if isinstance(tc, dict) else (tc.id,tc.function.name)
+    tid,name,args = tc_parts(tc)
     res = tr['content'] if isinstance(tr['content'], str) else json.dumps(tr['content'])
-    body = json.dumps({'id':tid, 'call':{'function':name, 'arguments':_args(tc)}, 'result':_trunc(res, mx)}, indent=2, ensure_ascii=False)
+    body = json.dumps({'id':tid, 'call':{'function':name, 'arguments':_parsed(args)}, 'result':_trunc(res, mx)}, indent=2, ensure_ascii=False)
     return f"\n\n<details class='tool-usage-details'>\n\n```json\n{body}\n```\n\n</details>\n\n"
 
-# %% ../nbs/01_messages.ipynb #07156d9e
+# %% ../nbs/01_messages.ipynb #3eb902ff
 re_tools = re.compile(r"(<details class='tool-usage-details'>\s*```json\s*(.*?)\s*```\s*</details>)", re.DOTALL)
 
-# %% ../nbs/01_messages.ipynb #d8fba2ad
+# %% ../nbs/01_messages.ipynb #b4a71c31
 def _tc_from(d:dict) -> dict:
     return {'id':d['id'], 'type':'function',
             'function':{'name':d['call']['function'], 'arguments':json.dumps(d['call']['arguments'])}}
@@ -145,26 +149,26 @@ def fmt2hist(outp:str) -> list:
     if text: hist.append({'role':'assistant', 'content':text})
     return hist
 
-# %% ../nbs/01_messages.ipynb #e25399a4
+# %% ../nbs/01_messages.ipynb #3b569904
 def random_tool_id() -> str:
     "A random tool-call id in the `toolu_` style."
     return 'toolu_' + ''.join(random.choices(string.ascii_letters + string.digits, k=24))
 
-# %% ../nbs/01_messages.ipynb #deca6bdd
+# %% ../nbs/01_messages.ipynb #f2ba75ea
 def mk_tc(func:str, args, tcid=None, idx=1) -> dict:
     "A tool call of `func` with `args` (dict or JSON string)."
     if not isinstance(args, str): args = json.dumps(args)
     return {'index':idx, 'id':tcid or random_tool_id(), 'type':'function', 'function':{'name':func, 'arguments':args}}
 
-# %% ../nbs/01_messages.ipynb #0f10043d
+# %% ../nbs/01_messages.ipynb #17e74d9f
 def mk_tc_req(content:str, tcs:list) -> Message:
     "The assistant `Message` that says `content` and requests tool calls `tcs`."
     return Message(content=content, role='assistant', tool_calls=tcs, function_call=None)
 
-# %% ../nbs/01_messages.ipynb #435f7b17
+# %% ../nbs/01_messages.ipynb #612c148e
 def mk_tc_result(tc, result) -> dict:
     "The tool message answering tool call `tc` with `result`."
-    tid,name = (tc['id'],tc['function']['name']) if isinstance(tc, dict) else (tc.id,tc.function.name)
+    tid,name,_ = tc_parts(tc)
     return {'tool_call_id':tid, 'role':'tool', 'name':name, 'content':result}
 
 def mk_tc_results(tcq, results:list) -> list:
@@ -173,7 +177,7 @@ def mk_tc_results(tcq, results:list) -> list:
         raise ValueError(f"results: expected {len(tcq.tool_calls)} results, one per tool call, got {len(results)}")
     return [mk_tc_result(tc, r) for tc,r in zip(tcq.tool_calls, results)]
 
-# %% ../nbs/01_messages.ipynb #6c23ba00
+# %% ../nbs/01_messages.ipynb #e063f816
 def _next_role(prev): return 'user' if prev in (None, 'assistant', 'system') else 'assistant'
 
 def _role(m): return m.get('role') if isinstance(m, dict) else getattr(m, 'role', None)
@@ -189,7 +193,7 @@ def _expand(msgs:list) -> list:
         else: res.append(mk_msg(o, role=role))
     return res
 
-# %% ../nbs/01_messages.ipynb #3a62563c
+# %% ../nbs/01_messages.ipynb #bc641341
 def _is_tool_msg(m) -> bool:
     return _role(m) == 'tool' or bool(m.get('tool_calls') if isinstance(m, dict) else getattr(m, 'tool_calls', None))
 
@@ -208,7 +212,7 @@ def _cache_positions(msgs:list, cache_idxs) -> set:
     cands = [i for i,m in enumerate(msgs) if not _is_tool_msg(m)]
     return {cands[j] for j in cache_idxs if -len(cands) <= j < len(cands)}
 
-# %% ../nbs/01_messages.ipynb #38ce77f1
+# %% ../nbs/01_messages.ipynb #bd7b04aa
 def mk_msgs(msgs,             # messages: each a str, bytes, list of parts, dict with 'role', or `Message`
             cache=False,      # place cache checkpoints
             cache_idxs=[-1],  # which non-tool messages get a checkpoint (at most 4)

@@ -6,15 +6,15 @@
 __all__ = ['param_docs', 'params_model', 'lite_mk_func', 'ToolResponse', 'fmt_result', 'tool_ns', 'prep_tool_call', 'run_sync',
            'call_tool']
 
-# %% ../nbs/02_tools.ipynb #e7b0c108
+# %% ../nbs/02_tools.ipynb #a17b9b40
 import json, inspect, re, functools, typing, asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from fastcore.docments import docments
-from .messages import mk_tc_result
+from .messages import mk_tc_result, tc_parts
 
-# %% ../nbs/02_tools.ipynb #c0bbc400
+# %% ../nbs/02_tools.ipynb #ac837aae
 _sect = re.compile(r'^\s*(Args|Arguments|Parameters|Params):\s*$', re.M)
 
 def _docstring_params(doc:str) -> dict:
@@ -30,7 +30,7 @@ def param_docs(f) -> dict:
     except (OSError, TypeError): d = {}
     return {**_docstring_params(f.__doc__), **d}
 
-# %% ../nbs/02_tools.ipynb #686a35a7
+# %% ../nbs/02_tools.ipynb #0f8cf959
 @functools.lru_cache(maxsize=None)
 def params_model(f) -> type[BaseModel]:
     "A pydantic model of `f`'s parameters, used for its schema and to validate the model's arguments."
@@ -45,7 +45,7 @@ def params_model(f) -> type[BaseModel]:
         fields[n] = (hints.get(n, typing.Any), Field(default, description=docs.get(n)))
     return create_model(f'{f.__name__}_params', __config__=ConfigDict(extra=extra, arbitrary_types_allowed=True), **fields)
 
-# %% ../nbs/02_tools.ipynb #1c88d86f
+# %% ../nbs/02_tools.ipynb #b7c9877f
 def _inline(o, defs, stack=()):
     if isinstance(o, list): return [_inline(v, defs, stack) for v in o]
     if not isinstance(o, dict): return o
@@ -61,7 +61,7 @@ def _json_schema(model:type[BaseModel]) -> dict:
     try: return _inline(s, s.get('$defs', {}))
     except RecursionError: return s
 
-# %% ../nbs/02_tools.ipynb #cd1d59ed
+# %% ../nbs/02_tools.ipynb #27c3c493
 def _json_type(ann) -> str:
     try: return _json_schema(create_model('R', r=(ann, ...)))['properties']['r'].get('type', 'object')
     except Exception: return getattr(ann, '__name__', str(ann))
@@ -77,7 +77,7 @@ def lite_mk_func(f) -> dict:
     params.setdefault('required', [])
     return {'type':'function', 'function':{'name':f.__name__, 'description':doc, 'parameters':params}}
 
-# %% ../nbs/02_tools.ipynb #e7056c46
+# %% ../nbs/02_tools.ipynb #33d42d61
 @dataclass
 class ToolResponse:
     "A tool result to pass to the model as content parts (e.g. an image), not as a string."
@@ -90,7 +90,7 @@ def fmt_result(res) -> str|list:
     try: return json.dumps(res, default=str)
     except (TypeError, ValueError): return str(res)
 
-# %% ../nbs/02_tools.ipynb #db7d6f7f
+# %% ../nbs/02_tools.ipynb #fbae5877
 def tool_ns(tools=None, ns=None) -> dict:
     "Map each declared tool's name to its callable: functions in `tools`, and `ns` entries for schema-dict tools."
     res,ns = {},ns or {}
@@ -103,17 +103,13 @@ def tool_ns(tools=None, ns=None) -> dict:
         else: raise TypeError(f"tools: expected functions or tool schema dicts, got {type(t).__name__}")
     return res
 
-# %% ../nbs/02_tools.ipynb #d07d3d32
-def _tc_parts(tc):
-    f = tc['function'] if isinstance(tc, dict) else tc.function
-    return (f['name'], f['arguments']) if isinstance(f, dict) else (f.name, f.arguments)
-
+# %% ../nbs/02_tools.ipynb #f5f2b927
 def _validation_msg(e:ValidationError) -> str:
     return '; '.join(f"{'.'.join(map(str, d['loc'])) or 'arguments'}: {d['msg']}" for d in e.errors())
 
 def prep_tool_call(tc, ns:dict):
     "Check tool call `tc` against the declared tools `ns`: `(func, kwargs)` to run, or an error string for the model."
-    name,args = _tc_parts(tc)
+    _,name,args = tc_parts(tc)
     if name not in ns: return f"Error: there is no tool named {name!r}. Available tools: {', '.join(ns) or 'none'}."
     try: args = json.loads(args or '{}')
     except json.JSONDecodeError as e: return f"Error: the arguments for {name} are not valid JSON ({e.msg}): {args!r}"
@@ -123,7 +119,7 @@ def prep_tool_call(tc, ns:dict):
     except ValidationError as e: return f"Error: invalid arguments for {name}: {_validation_msg(e)}"
     return f,{**{k:getattr(m, k) for k in type(m).model_fields}, **(m.model_extra or {})}
 
-# %% ../nbs/02_tools.ipynb #c9e716b3
+# %% ../nbs/02_tools.ipynb #2d5907be
 def _err_text(e:Exception) -> str: return f"Error: {type(e).__name__}: {e}"
 
 async def _await(aw): return await aw
