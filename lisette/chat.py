@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['final_prompt', 'IncompleteStreamError', 'complete_stream', 'stream_with_complete', 'delta_text', 'cite_footnote',
-           'cite_footnotes', 'Use', 'Chat', 'call_opts', 'client_calls', 'repair_args']
+           'cite_footnotes', 'Use', 'Chat', 'call_opts', 'client_calls']
 
 # %% ../nbs/03_chat.ipynb #621e60f6
 import json, math, warnings
@@ -14,7 +14,9 @@ from litellm.exceptions import ModelNotMappedError
 from litellm import completion, ModelResponse
 from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
 from fastcore.basics import patch, noop
-from .messages import mk_msg, mk_msgs, mk_tc_result, contents, check_ttl, check_cache_idxs
+from litellm import Message
+from .compat import kw_alias
+from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, tc_dict, _check_ttl, _check_cache_idxs, _msg_dict, _tcs
 from .tools import lite_mk_func, tool_ns, call_tool
 
 # %% ../nbs/03_chat.ipynb #6f5ab9bb
@@ -42,6 +44,7 @@ def _delta(chunk):
     chs = getattr(chunk, 'choices', None)
     return getattr(chs[0], 'delta', None) if chs else None
 
+@kw_alias(msg='chunk')
 def delta_text(chunk) -> str|None:
     "The printable part of stream chunk `chunk`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."
     d = _delta(chunk)
@@ -114,6 +117,11 @@ def _check_effort(arg, v):
     if v not in (None, False, *_efforts): raise ValueError(f"{arg}: expected 'l', 'm', 'h' or None, got {v!r}")
     return v or None
 
+def _register_local():
+    "Register the in-process `local/` provider (only a chat that names a `local/` model needs it)."
+    from lisette.local import register_local
+    register_local()
+
 def _check_type(arg, v, types, what):
     if not isinstance(v, types): raise TypeError(f"{arg}: expected {what}, got {type(v).__name__}")
     return v
@@ -139,11 +147,12 @@ class Chat:
                  ttl=None,         # cache TTL: '5m' or '1h'
                  api_base=None,    # server base URL, for self-hosted or proxied models
                  api_key=None,     # API key; never shown in repr or errors
-                 **kw):            # further `litellm.completion` arguments for every call (e.g. max_tokens)
+                 **kwargs):        # further `litellm.completion` arguments for every call (e.g. max_tokens)
         if not isinstance(model, str) or not model: raise TypeError(f"model: expected a litellm model name, got {model!r}")
+        if model.startswith('local/'): _register_local()
         self.model,self.temp,self.search = model,_check_temp(temp),_check_effort('search', search)
         self.sp = _check_type('sp', sp, str, 'a string')
-        self.cache,self.cache_idxs,self.ttl,self.api_base,self.kw = cache,check_cache_idxs(cache_idxs),check_ttl(ttl),api_base,kw
+        self.cache,self.cache_idxs,self.ttl,self.api_base,self.kw = cache,_check_cache_idxs(cache_idxs),_check_ttl(ttl),api_base,kwargs
         self.tools = list(_check_type('tools', tools or [], (list, tuple), 'a list of functions or tool schema dicts'))
         self.ns,self.tool_schemas = tool_ns(self.tools, ns),[lite_mk_func(t) for t in self.tools]
         self.hist = mk_msgs(_check_type('hist', [] if hist is None else hist, (list, str), 'a list of messages'))
@@ -164,7 +173,8 @@ def _request(self:Chat, pending:list, prefill=None, opts=None, stream=False, las
     msgs = mk_msgs(([{'role':'system', 'content':self.sp}] if self.sp else []) + self.hist + pending,
                    cache=self.cache, cache_idxs=self.cache_idxs, ttl=self.ttl)
     if prefill: msgs.append({'role':'assistant', 'content':prefill})
-    kw = dict(model=self.model, messages=msgs, temperature=self.temp, **self.kw, **(opts or {}))
+    msgs = [_msg_dict(m) if isinstance(m, Message) else m for m in msgs]
+    kw = {'model':self.model, 'messages':msgs, 'temperature':self.temp, **self.kw, **(opts or {})}
     if self.api_base: kw['api_base'] = self.api_base
     if self._api_key: kw['api_key'] = self._api_key
     if self.tool_schemas: kw.update(tools=self.tool_schemas, **({'tool_choice':'none'} if last else {}))
@@ -181,9 +191,16 @@ def call_opts(think=None, search=None, **kw) -> dict:
 # %% ../nbs/03_chat.ipynb #e2dde14b
 _unrun = "Error: this tool call was not run because the step limit was reached."
 
+def _hist_msg(msg):
+    "The message to keep in the history for `msg`: itself, or, if it calls tools, a copy holding them as dicts."
+    if not msg.tool_calls: return msg
+    m = msg.model_copy()
+    m.tool_calls = [tc_dict(tc) for tc in msg.tool_calls]
+    return m
+
 def client_calls(msg) -> list:
     "The tool calls in `msg` that we must run: all but the provider's own server-side calls (e.g. web search)."
-    return [tc for tc in msg.tool_calls or [] if not tc.id.startswith('srvtoolu_')]
+    return [tc for tc in _tcs(msg) if not tc_parts(tc)[0].startswith('srvtoolu_')]
 
 @patch
 def _plan(self:Chat, pending, prefill, opts, stream, max_steps, final_prompt):
@@ -192,13 +209,13 @@ def _plan(self:Chat, pending, prefill, opts, stream, max_steps, final_prompt):
         last = step == max_steps - 1
         if last and step: pending.append(mk_msg(final_prompt))
         r = yield 'model', (self._request(pending, None if step else prefill, opts, stream, last), None if step else prefill)
-        msg = r.choices[0].message
+        msg = _hist_msg(r.choices[0].message)
         pending.append(msg)
         tcs = client_calls(msg)
         if not tcs: break
         if last: results = [mk_tc_result(tc, _unrun) for tc in tcs]
         else: results = yield 'tools', tcs
-        repair_args(tcs)
+        _repair_args(tcs)
         for o in results: pending.append(o); yield 'emit', o
         if last: break
     self.hist += pending
@@ -208,10 +225,11 @@ def _is_obj(s):
     try: return isinstance(json.loads(s or '{}'), dict)
     except json.JSONDecodeError: return False
 
-def repair_args(tcs:list):
-    "Replace tool-call arguments in `tcs` that aren't a JSON object with `{}` (after their results reported them)."
+def _repair_args(tcs:list) -> list:
+    "Tool-call dicts `tcs`, with arguments that aren't a JSON object replaced by `{}` (after their results reported them)."
     for tc in tcs:
-        if not _is_obj(tc.function.arguments): tc.function.arguments = '{}'
+        if not _is_obj(tc['function']['arguments']): tc['function'] = {**tc['function'], 'arguments':'{}'}
+    return tcs
 
 # %% ../nbs/03_chat.ipynb #c1388bed
 @patch
@@ -255,7 +273,9 @@ def _turn(self:Chat, msg=None, prefill=None, think=None, search=None, stream=Fal
     opts = call_opts(think, search or self.search, **kw)
     return self._plan(pending, prefill, opts, stream, max_steps, final_prompt)
 
-def _result(items, return_all): return items if return_all else items[-1]
+def _final(items:list, return_all=False):
+    "All of a turn's `items` if `return_all`, else its last response (calls made on the last step end in error results)."
+    return items if return_all else next(o for o in reversed(items) if isinstance(o, ModelResponse))
 
 # %% ../nbs/03_chat.ipynb #e18b0985
 @patch
@@ -271,7 +291,7 @@ def __call__(self:Chat,
              **kw):                     # further `litellm.completion` arguments for this call
     "Send `msg` and run the tool loop; the final response (see `stream` and `return_all`)."
     gen = self._drive(self._turn(msg, prefill, think, search, stream, max_steps, final_prompt, **kw))
-    return gen if stream else _result(list(gen), return_all)
+    return gen if stream else _final(list(gen), return_all)
 
 # %% ../nbs/03_chat.ipynb #f24b3056
 @patch

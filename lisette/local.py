@@ -472,5 +472,3 @@ def register_local(provider:str='local'):
     "Register `LocalLLM` with litellm as `provider/...` (idempotent)"
     others = [o for o in litellm.custom_provider_map if o['provider']!=provider]
     litellm.custom_provider_map = others + [dict(provider=provider, custom_handler=LocalLLM())]
-
-register_local()

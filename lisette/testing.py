@@ -61,9 +61,10 @@ class LlamaServer:
                  port=None,              # port on 127.0.0.1; default: a free one
                  threads=1,              # CPU threads for generation
                  ctx=8192,               # context window in tokens
+                 cache_prompt=False,     # reuse the KV cache of a shared prompt prefix (answers then depend on order)
                  extra=()):              # further llama-server arguments
         self.model,self.template,self.alias,self.port = model,template,alias,port
-        self.threads,self.ctx,self.extra,self.proc = threads,ctx,list(extra),None
+        self.threads,self.ctx,self.cache_prompt,self.extra,self.proc = threads,ctx,cache_prompt,list(extra),None
 
     @property
     def base(self): return f'http://127.0.0.1:{self.port}'
@@ -74,11 +75,10 @@ class LlamaServer:
 @patch
 def _args(self:LlamaServer):
     "The llama-server command line."
-
     tpl = Path(self.template) if str(self.template).endswith('.jinja') else template_path(self.template)
     return [str(llama_server_bin()), '-m', str(self.model or gemma_gguf()), '--host', '127.0.0.1',
             '--port', str(self.port), '-t', str(self.threads), '-np', '1', '-c', str(self.ctx), '-a', self.alias,
-            '--jinja', '--chat-template-file', str(tpl), *self.extra]
+            '--jinja', '--chat-template-file', str(tpl), *([] if self.cache_prompt else ['--no-cache-prompt']), *self.extra]
 
 # %% ../nbs/90_testing.ipynb #53c152ea
 def _healthy(base):

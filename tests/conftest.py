@@ -134,6 +134,10 @@ def eof(n=2, resp=None):
     "Stream the first `n` SSE chunks of `resp`, then end the body cleanly without a finish chunk or [DONE]."
     return _partial(n, resp, _end_chunks)
 
+def stall(n=2, resp=None, secs=60):
+    "Stream the first `n` SSE chunks of `resp`, then send nothing more for `secs` seconds (a stream stuck mid-answer)."
+    return _partial(n, resp, lambda h: time.sleep(secs))
+
 def malformed(line=b'data: {"id": "chatcmpl-fx", "choices": [{"index": 0, "delta": {"content": "oops"\n\n', n=1, resp=None):
     "Stream `n` good chunks, then a broken SSE line, then the rest of the stream."
     resp = resp or oai_completion('the quick brown fox jumps')

@@ -5,7 +5,7 @@ import pytest
 import litellm, openai
 from litellm import ModelResponse
 from lisette.chat import Chat
-from lisette.asink import AsyncChat
+from lisette.async_chat import AsyncChat
 from conftest import (FaultServer, ok, tool_reply, status, raw, cut, eof, malformed, slow, reply, oai_completion,
                       oai_chat, anth_chat, snapshot, same, NO_RETRY)
 

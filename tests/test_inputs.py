@@ -4,7 +4,7 @@ import random, asyncio
 from pathlib import Path
 import pytest
 from lisette.chat import Chat
-from lisette.asink import AsyncChat
+from lisette.async_chat import AsyncChat
 from lisette.messages import mk_msg, mk_msgs
 from conftest import ok, oai_chat, snapshot, same
 

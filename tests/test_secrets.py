@@ -4,7 +4,7 @@ import logging, asyncio, traceback
 import pytest
 import litellm, openai
 from lisette.chat import Chat
-from lisette.asink import AsyncChat
+from lisette.async_chat import AsyncChat
 from conftest import FaultServer, ok, status, tool_reply, oai_chat, anth_chat, closed_port, snapshot, same, NO_RETRY
 
 KEY = 'sk-SECRET-abc123'

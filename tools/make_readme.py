@@ -1,42 +1,38 @@
-"""Execute `nbs/index.ipynb` (saving its outputs) and render it to `README.md`.
+"""Render `nbs/index.ipynb`, with the outputs saved in it, to `README.md`.
 
-nbdev's own `nbdev_readme` needs Quarto, which can't be installed here. Run with a test server up:
-`lisette-llama run -- python tools/make_readme.py`.
+nbdev's own `nbdev_readme` needs Quarto, which can't be installed here. This needs no server: the outputs come
+from the last `tools/run_nbs.py` run, so the README shows exactly what the notebook does.
+
+    python tools/make_readme.py
 """
-import os, re, sys
+import re, sys
 from pathlib import Path
-from execnb.nbio import read_nb, write_nb
-from execnb.shell import CaptureShell
+import nbformat
 
 root = Path(__file__).resolve().parent.parent
 nb_path = root/'nbs'/'index.ipynb'
 
-def is_hidden(cell): return bool(re.search(r'^#\|\s*hide\b', cell.source, re.M))
+def directives(src) -> set: return set(re.findall(r'^#\|\s*(.+?)\s*$', src, re.M))
+def is_hidden(cell) -> bool: return 'hide' in directives(cell.source)
+def strip_directives(src) -> str: return '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
 
-def strip_directives(src): return '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
-
-def output_text(o):
-    "Plain-text form of one saved output, or None for outputs a README can't show."
-    if o.get('output_type') == 'stream': return ''.join(o['text']) if o.get('name') != 'stderr' else None
+def output_md(o) -> str|None:
+    "Markdown for one saved output: rich markdown as it is, text fenced, anything else (images, stderr) left out."
+    if o.get('output_type') == 'stream': return None if o.get('name') == 'stderr' else f"```\n{o['text'].rstrip()}\n```"
     data = o.get('data', {})
-    if 'text/markdown' in data: return None
-    return ''.join(data['text/plain']) if 'text/plain' in data else None
+    if 'text/markdown' in data: return data['text/markdown'].strip()
+    return f"```\n{data['text/plain'].rstrip()}\n```" if 'text/plain' in data else None
 
 def render(nb) -> str:
-    "Markdown for the notebook: markdown cells as they are, code cells fenced, with their text outputs."
+    "Markdown for the notebook: markdown cells as they are, code cells fenced, then their outputs."
     out = []
     for c in nb.cells:
-        if c.cell_type == 'markdown': out.append(re.sub(r'^> ', '> ', c.source))
+        if c.cell_type == 'markdown': out.append(c.source)
         elif c.cell_type == 'code' and not is_hidden(c):
-            out.append(f"```python\n{strip_directives(c.source)}\n```")
-            texts = [t for t in map(output_text, c.get('outputs', [])) if t]
-            if texts: out.append('```\n' + '\n'.join(t.rstrip() for t in texts) + '\n```')
+            if strip_directives(c.source): out.append(f"```python\n{strip_directives(c.source)}\n```")
+            if 'output: false' not in directives(c.source): out += [s for s in map(output_md, c.get('outputs', [])) if s]
     return '\n\n'.join(out) + '\n'
 
 if __name__ == '__main__':
-    os.chdir(nb_path.parent)
-    nb = read_nb(nb_path)
-    CaptureShell().run_all(nb, exc_stop=True)
-    write_nb(nb, nb_path)
-    (root/'README.md').write_text(render(nb))
+    (root/'README.md').write_text(render(nbformat.read(nb_path, as_version=4)))
     print(f'wrote {root/"README.md"}', file=sys.stderr)
