@@ -9,12 +9,17 @@ __all__ = []
 # %% ../nbs/08_api.ipynb #8d318b59
 import os as _os
 _os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
-import lisette.compat as _compat, lisette.messages as _messages, lisette.tools as _tools
+import lisette.compat as _compat, lisette.errors as _errors, lisette.messages as _messages, lisette.tools as _tools
 import lisette.chat as _chat, lisette.async_chat as _async_chat, lisette.display as _display
+import lisette.jsonstream as _jsonstream, lisette.statemachine as _statemachine
 from .compat import *
+from .errors import *
 from .messages import *
 from .tools import *
 from .chat import *
 from .async_chat import *
 from .display import *
-__all__ = [n for m in (_compat, _messages, _tools, _chat, _async_chat, _display) for n in m.__all__]
+from .jsonstream import *
+from .statemachine import *
+_modules = (_compat, _errors, _messages, _tools, _chat, _async_chat, _display, _jsonstream, _statemachine)
+__all__ = [n for m in _modules for n in m.__all__]

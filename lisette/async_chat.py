@@ -11,19 +11,21 @@ import litellm
 from litellm import acompletion, ModelResponse
 from fastcore.basics import patch, noop
 from fastcore.meta import delegates
-from .compat import close_clients_at_exit
+from .compat import close_clients_at_exit, aclose_stream
 from .messages import mk_tc_result
 from .messages import tc_parts
 from .tools import prep_tool_call, fmt_result, _err_text
-from .chat import Chat, _text_chunk, _final, final_prompt, complete_stream, cite_footnotes
+from .chat import Chat, _text_chunk, _final, _Echo, final_prompt, complete_stream, cite_footnotes
 
 # %% ../nbs/04_async.ipynb #2f41f6fd
 async def astream_with_complete(agen, postproc=noop):
     "Yield each chunk of async stream `agen`, then the complete `ModelResponse` built from the chunks."
     chunks = []
-    async for chunk in agen:
-        chunks.append(chunk)
-        yield chunk
+    try:
+        async for chunk in agen:
+            chunks.append(chunk)
+            yield chunk
+    finally: await aclose_stream(agen)
     yield complete_stream(agen, chunks, postproc)
 
 # %% ../nbs/04_async.ipynb #7bd8e876
@@ -77,7 +79,8 @@ async def _amodel(self:AsyncChat, kw, prefill):
         yield await acompletion(**kw)
         return
     if prefill: yield _text_chunk(prefill)
-    async for o in astream_with_complete(await acompletion(**kw), cite_footnotes): yield o
+    echo = _Echo(prefill)
+    async for o in astream_with_complete(await acompletion(**kw), cite_footnotes): yield echo(o)
 
 @patch
 async def _adrive(self:AsyncChat, plan):

@@ -30,8 +30,9 @@ def norm_model(m:str)->str:
     return DEFAULT_MODEL if m.rstrip('/')=='local' else m
 
 # %% ../nbs/07_cli.ipynb #c009
-def show_stream(items, out=sys.stdout, think=False):
-    "Print the chunks of a streamed `Chat` turn to `out`; return the last complete response"
+def show_stream(items, out=None, think=False):
+    "Print the chunks of a streamed `Chat` turn to `out` (default: stdout); return the last complete response"
+    out = out or sys.stdout
     from lisette.chat import delta_text
     from litellm.types.utils import ModelResponseStream
     last = None
@@ -54,8 +55,9 @@ def err_line(e:BaseException)->str:
     return f'lisette: {name}: {msg}'
 
 # %% ../nbs/07_cli.ipynb #c015
-def repl(chat, args, inp=input, out=sys.stdout):
-    "Read questions from `inp` until EOF, streaming each answer and keeping the history"
+def repl(chat, args, inp=input, out=None):
+    "Read questions from `inp` until EOF, streaming each answer (to `out`, default stdout) and keeping the history"
+    out = out or sys.stdout
     while True:
         try: q = inp('> ').strip()
         except (EOFError, KeyboardInterrupt): out.write('\n'); return 0

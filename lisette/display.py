@@ -128,19 +128,19 @@ _register_md()
 
 # %% ../nbs/05_display.ipynb #844bd780
 class _Live:
-    "A markdown display updated in place: at most every `min_gap` s, after `growth`× growth or `max_gap` s, and at the end."
-    def __init__(self, min_gap=0.1, growth=1.1, max_gap=2.0):
+    "A markdown display updated in place: at most every `min_gap` s, within `budget`× its size in all, and at the end."
+    def __init__(self, min_gap=0.1, budget=12):
         from IPython.display import display, Markdown
-        self.md,self.min_gap,self.growth,self.max_gap = Markdown,min_gap,growth,max_gap
-        self.h,self.shown,self.t = display(Markdown(''), display_id=True),'',0.
-        self.updates = 0
+        self.md,self.min_gap,self.budget = Markdown,min_gap,budget
+        self.h,self.shown,self.t,self.sent,self.updates = display(Markdown(''), display_id=True),'',0.,0,0
 
     def __call__(self, fmt, inc='', final=False):
-        s,dt = fmt.outp,time.monotonic() - self.t
-        due = dt >= self.min_gap and (len(s) >= self.growth*len(self.shown) or dt >= self.max_gap)
-        if s != self.shown and (final or due):
+        s = fmt.outp
+        if s == self.shown: return
+        due = time.monotonic() - self.t >= self.min_gap and self.sent + len(s) <= self.budget*len(s)
+        if final or due:
             self.h.update(self.md(s))
-            self.shown,self.t,self.updates = s,time.monotonic(),self.updates+1
+            self.shown,self.t,self.sent,self.updates = s,time.monotonic(),self.sent+len(s),self.updates+1
 
 def _printer(fmt, inc='', final=False): print(inc, end='', flush=True)
 
@@ -155,8 +155,9 @@ def display_stream(gen,      # a `Chat` stream: chunks, responses and tool resul
                   ) -> StreamFormatter:
     "Show stream `gen` as markdown that updates as it arrives; the formatter."
     fmt,show = fmt or StreamFormatter(),_live()
-    for inc in fmt.format_stream(gen): show(fmt, inc)
-    show(fmt, final=True)
+    try:
+        for inc in fmt.format_stream(gen): show(fmt, inc)
+    finally: show(fmt, final=True)
     return fmt
 
 # %% ../nbs/05_display.ipynb #5b421860
@@ -166,6 +167,7 @@ async def adisplay_stream(agen,     # an `AsyncChat` stream (the reference calls
                          ) -> AsyncStreamFormatter:
     "Show async stream `agen` as markdown that updates as it arrives; the formatter."
     fmt,show = fmt or AsyncStreamFormatter(),_live()
-    async for inc in fmt.format_stream(agen): show(fmt, inc)
-    show(fmt, final=True)
+    try:
+        async for inc in fmt.format_stream(agen): show(fmt, inc)
+    finally: show(fmt, final=True)
     return fmt

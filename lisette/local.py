@@ -416,6 +416,7 @@ def fill_response(resp:ModelResponse, events)->ModelResponse:
     msg.content = ''.join(text) or None
     if think: msg.reasoning_content = ''.join(think)
     if calls: msg.tool_calls = [ChatCompletionMessageToolCall(**_tool_delta(c, i).model_dump(exclude={'index'})) for i,c in enumerate(calls)]
+    resp.choices[0].message = msg  # set as a whole, as providers' responses are (`patch_litellm` maps tool ids there)
     resp.choices[0].finish_reason = fin.get('finish_reason', 'stop')
     resp.usage = Usage(**fin.get('usage', {}))
     return resp
@@ -451,6 +452,7 @@ async def athread(make_iter):
 class LocalLLM(CustomLLM):
     "litellm custom provider running transformers models in this process (`local/<name>`)"
     def completion(self, model, messages, api_base, custom_prompt_dict, model_response, *args, optional_params=None, **kw):
+        model_response.model = model  # litellm leaves it None; a stream reports it
         return fill_response(model_response, local_events(model, messages, optional_params or {}, threaded=False))
 
     def streaming(self, model, messages, *args, optional_params=None, **kw):
@@ -460,6 +462,7 @@ class LocalLLM(CustomLLM):
 
     async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, *args, optional_params=None, **kw):
         evs = [e async for e in athread(lambda: local_events(model, messages, optional_params or {}))]
+        model_response.model = model
         return fill_response(model_response, evs)
 
     async def astreaming(self, model, messages, *args, optional_params=None, **kw):

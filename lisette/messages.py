@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['re_tools', 'contents', 'stop_reason', 'sniff_mime', 'mk_part', 'remove_cache_ckpts', 'mk_msg', 'tc_parts', 'tc_dict',
-           'mk_tr_details', 'fmt2hist', 'random_tool_id', 'mk_tc', 'mk_tc_req', 'mk_tc_result', 'mk_tc_results',
-           'mk_msgs', 'completion']
+           'mk_tr_details', 'fmt2hist', 'random_tool_id', 'mk_tc', 'dict_calls', 'mk_tc_req', 'mk_tc_result',
+           'mk_tc_results', 'mk_msgs', 'completion']
 
 # %% ../nbs/01_messages.ipynb #f72297a7
 import json, base64, re, random, string
@@ -146,8 +146,10 @@ re_tools = re.compile(r"(<details class='tool-usage-details'>\s*```json\s*(.*?)\
 
 # %% ../nbs/01_messages.ipynb #b4a71c31
 def _tc_from(d:dict) -> dict:
+    "The tool call of `<details>` block `d`; arguments that weren't a JSON object become `{}`, as in `Chat`'s history."
+    args = d['call']['arguments']
     return {'id':d['id'], 'type':'function',
-            'function':{'name':d['call']['function'], 'arguments':json.dumps(d['call']['arguments'])}}
+            'function':{'name':d['call']['function'], 'arguments':json.dumps(args if isinstance(args, dict) else {})}}
 
 def fmt2hist(outp:str) -> list:
     "Turn markdown with tool `<details>` blocks (from `mk_tr_details`) back into a litellm history."
@@ -175,11 +177,21 @@ def mk_tc(func:str, args, tcid=None, idx=1) -> dict:
     return {'index':idx, 'id':tcid or random_tool_id(), 'type':'function', 'function':{'name':func, 'arguments':args}}
 
 # %% ../nbs/01_messages.ipynb #17e74d9f
+class _DictCallsMessage(Message):
+    "A `Message` whose tool calls are dicts; it serializes them without pydantic's warnings about their type."
+    def model_dump(self, **kw): return super().model_dump(**{'warnings':False, **kw})
+    def __repr_name__(self): return 'Message'
+
+def dict_calls(msg:Message) -> Message:
+    "Assistant message `msg` with its tool calls as plain dicts, as the reference keeps them (a copy; `msg` if it calls none)."
+    if not msg.tool_calls: return msg
+    m = _DictCallsMessage(**dict(msg))
+    m.tool_calls = [tc_dict(tc) for tc in msg.tool_calls]  # `Message` would make them litellm objects again
+    return m
+
 def mk_tc_req(content:str, tcs:list) -> Message:
     "The assistant `Message` that says `content` and requests tool calls `tcs`, kept as dicts."
-    msg = Message(content=content, role='assistant', tool_calls=tcs, function_call=None)
-    if tcs: msg.tool_calls = [tc_dict(tc) for tc in tcs]  # `Message` would make them litellm objects
-    return msg
+    return dict_calls(Message(content=content, role='assistant', tool_calls=tcs, function_call=None))
 
 # %% ../nbs/01_messages.ipynb #612c148e
 def mk_tc_result(tc, result) -> dict:

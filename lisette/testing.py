@@ -78,7 +78,7 @@ def _args(self:LlamaServer):
     tpl = Path(self.template) if str(self.template).endswith('.jinja') else template_path(self.template)
     return [str(llama_server_bin()), '-m', str(self.model or gemma_gguf()), '--host', '127.0.0.1',
             '--port', str(self.port), '-t', str(self.threads), '-np', '1', '-c', str(self.ctx), '-a', self.alias,
-            '--jinja', '--chat-template-file', str(tpl), *([] if self.cache_prompt else ['--no-cache-prompt']), *self.extra]
+            '--jinja', '--chat-template-file', str(tpl), '--temp', '0', *([] if self.cache_prompt else ['--no-cache-prompt']), *self.extra]
 
 # %% ../nbs/90_testing.ipynb #53c152ea
 def _healthy(base):
