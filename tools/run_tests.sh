@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything and run lisette's whole test suite against a real local model server.
 # This is the README's test command, and CI runs exactly this (see .ci/run).
-# Phases: venv -> torch (CPU build) -> project with dev+local extras (builds llama-server) -> tests.
+# Phases: venv -> torch (CPU build) -> project with dev+local extras (builds llama-server) -> Chromium -> tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LITELLM_LOCAL_MODEL_COST_MAP=True PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -18,7 +18,15 @@ CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBU
   pip install -q -e ".[dev,local]"
 pip check
 phase install
+# The docs' browser tests drive Debian's Chromium through playwright (playwright's own browser download can't work
+# here). CI runs as root on a fresh Debian machine; elsewhere this needs sudo.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
+fi
+phase chromium
 
-# One llama-server for the whole run; tools/suite.sh runs every notebook, then pytest.
+# One llama-server for the whole run; tools/suite.sh builds the docs site, runs every notebook, then pytest (which
+# includes the browser tests of the site, tests/test_docs.py).
 lisette-llama run -- bash tools/suite.sh
 phase tests

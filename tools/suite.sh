@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Run every notebook (nbdev_test, one at a time: they share one 2-core model server), then pytest.
+# Build the docs site (no server needed; a broken page fails the suite), run every notebook (nbdev_test, one at a time:
+# they share one 2-core model server), then pytest (tests/test_docs.py checks the site in Chromium).
 # Expects LISETTE_TEST_API_BASE (set by `lisette-llama run`). Prints per-notebook times and the counts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+s=$(date +%s)
+if bash tools/build_docs.sh; then docs=0; r=ok; else docs=1; r=FAILED; fi
+echo "[docs] site build: $r, $(( $(date +%s)-s ))s"
 pass=0; fail=0; failed=(); cells=0
 for nb in nbs/[0-9]*.ipynb nbs/index.ipynb; do
   [ -f "$nb" ] || continue
@@ -16,4 +20,5 @@ echo "notebooks: $pass passed, $fail failed ($cells code cells run)"
 [ $fail -eq 0 ] || echo "failed notebooks: ${failed[*]}"
 prc=0
 if ls tests/test_*.py >/dev/null 2>&1; then python -m pytest -q tests; prc=$?; fi
-[ $fail -eq 0 ] && [ $prc -eq 0 ]
+[ $docs -eq 0 ] || echo "the docs site failed to build (see [docs] above)"
+[ $fail -eq 0 ] && [ $prc -eq 0 ] && [ $docs -eq 0 ]
