@@ -70,8 +70,10 @@ def base(site):
     yield url
     srv.shutdown(); srv.server_close()
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')
 def browser():
+    "Chromium for this module only: playwright's sync API keeps an event loop running on this thread while open."
+
     if CHROMIUM is None: pytest.fail('Chromium is missing: `apt-get install -y chromium` (tools/run_tests.sh does)')
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
@@ -104,7 +106,7 @@ class Watched:
 
     def close(self): self.ctx.close()
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')
 def visited(browser, base):
     "Every notebook page, loaded once: {stem: dict(problems, text, sidebar, title, h1, outputs, links, ...)}."
     SHOTS.mkdir(exist_ok=True)
