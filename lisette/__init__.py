@@ -12,6 +12,7 @@ _os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
 import lisette.compat as _compat, lisette.errors as _errors, lisette.messages as _messages, lisette.tools as _tools
 import lisette.chat as _chat, lisette.async_chat as _async_chat, lisette.display as _display
 import lisette.jsonstream as _jsonstream, lisette.statemachine as _statemachine
+import lisette.approvals as _approvals, lisette.events as _events
 from .compat import *
 from .errors import *
 from .messages import *
@@ -21,5 +22,7 @@ from .async_chat import *
 from .display import *
 from .jsonstream import *
 from .statemachine import *
-_modules = (_compat, _errors, _messages, _tools, _chat, _async_chat, _display, _jsonstream, _statemachine)
+from .approvals import *
+from .events import *
+_modules = (_compat, _errors, _messages, _tools, _chat, _async_chat, _display, _jsonstream, _statemachine, _approvals, _events)
 __all__ = [n for m in _modules for n in m.__all__]

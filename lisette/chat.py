@@ -7,17 +7,19 @@ __all__ = ['final_prompt', 'complete_stream', 'stream_with_complete', 'delta_tex
            'Chat', 'call_opts', 'client_calls']
 
 # %% ../nbs/03_chat.ipynb #621e60f6
-import json, math, warnings
-from dataclasses import dataclass, fields
+import json, math, inspect, warnings
+from dataclasses import dataclass, field, fields, asdict
 import litellm
 from litellm.exceptions import ModelNotMappedError
 from litellm import completion, ModelResponse, Message
 from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
 from fastcore.basics import patch, noop
 from .compat import kw_alias, close_stream
-from .errors import IncompleteStreamError
+from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
 from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _msg_dict, _tcs
-from .tools import lite_mk_func, tool_ns, call_tool
+from .tools import lite_mk_func, tool_ns, tool_steps, run_sync, _step
+from .events import Event, Stopwatch, new_run_id
+from .approvals import Decision, ToolReview, as_decision, reviewer, load_state, STATE_FORMAT
 
 # %% ../nbs/03_chat.ipynb #6f5ab9bb
 def complete_stream(gen, chunks:list, postproc=noop) -> ModelResponse:
@@ -96,6 +98,12 @@ class Use:
     reasoning:int=0    # completion tokens spent reasoning
     cost:float=0.      # USD, from litellm's price table (0 for unpriced models)
     calls:int=0        # number of responses
+    latency:float=field(default=0., repr=False)  # seconds the responses took, all together (see `lisette.events`)
+
+    @property
+    def tokens_per_s(self) -> float:
+        "Output tokens per second of response time, over all the responses."
+        return self.output/self.latency if self.latency else 0.
 
     def __add__(self, o): return Use(*(getattr(self, f.name) + getattr(o, f.name) for f in fields(self)))
 
@@ -105,7 +113,8 @@ class Use:
         u = getattr(r, 'usage', None)
         return cls(_n(u, 'prompt_tokens'), _n(u, 'completion_tokens'),
                    _n(u, 'cache_read_input_tokens') or _n(u, 'prompt_tokens_details', 'cached_tokens'),
-                   _n(u, 'cache_creation_input_tokens'), _n(u, 'completion_tokens_details', 'reasoning_tokens'), _cost(r, model), 1)
+                   _n(u, 'cache_creation_input_tokens'), _n(u, 'completion_tokens_details', 'reasoning_tokens'), _cost(r, model), 1,
+                   _n(r, 'metrics', 'latency'))
 
 # %% ../nbs/03_chat.ipynb #90a649f6
 _efforts = {'l':'low', 'm':'medium', 'h':'high'}
@@ -113,22 +122,32 @@ final_prompt = ("You have used all your tool steps. Answer now from what you hav
                 "task is not finished, what is left to do.")
 
 def _check_effort(arg, v):
-    if v not in (None, False, *_efforts): raise ValueError(f"{arg}: expected 'l', 'm', 'h' or None, got {v!r}")
+    if v not in (None, False, *_efforts): raise ConfigValueError(f"{arg}: expected 'l', 'm', 'h' or None, got {v!r}")
     return v or None
 
-def _register_local():
-    "Register the in-process `local/` provider (only a chat that names a `local/` model needs it)."
-    from lisette.local import register_local
-    register_local()
+def _use_local(model:str):
+    "Register the in-process `local/` provider, check that `model` exists, and hold it (only `local/` chats need this)."
+    from lisette.local import register_local, find_local, hold_local
+    register_local(); find_local(model[6:]); hold_local(model[6:])
 
 def _check_type(arg, v, types, what):
-    if not isinstance(v, types): raise TypeError(f"{arg}: expected {what}, got {type(v).__name__}")
+    if not isinstance(v, types): raise ConfigTypeError(f"{arg}: expected {what}, got {type(v).__name__}")
     return v
 
 def _check_temp(temp):
     if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not math.isfinite(temp):
-        raise TypeError(f"temp: expected a finite number, got {temp!r}")
+        raise ConfigTypeError(f"temp: expected a finite number, got {temp!r}")
     return temp
+
+def _check_fn(arg, v, what):
+    if v is not None and not callable(v): raise ConfigTypeError(f"{arg}: expected {what}, got {v!r}")
+    return v
+
+def _callbacks(on_event) -> list:
+    "`on_event` (None, a function, or a list of functions) as a list of functions."
+    fs = [] if on_event is None else list(on_event) if isinstance(on_event, (list, tuple)) else [on_event]
+    if not all(callable(f) for f in fs): raise ConfigTypeError(f"on_event: expected a function or a list of functions, got {on_event!r}")
+    return fs
 
 # %% ../nbs/03_chat.ipynb #ea1a1a56
 class Chat:
@@ -146,9 +165,13 @@ class Chat:
                  ttl=None,         # cache TTL: '5m' or '1h'
                  api_base=None,    # server base URL, for self-hosted or proxied models
                  api_key=None,     # API key; never shown in repr or errors
+                 review=None,      # tool calls that need a person's decision: tool names, or a function (name, args) -> bool
+                 decide=None,      # how a blocking call decides them: a function (review) -> decision; else they're rejected
+                 tool_exec=True,   # run the model's tool calls; False returns them for you to answer
+                 on_event=None,    # a function, or a list of them, called with each `Event` of every call
                  **kwargs):        # further `litellm.completion` arguments for every call (e.g. max_tokens)
-        if not isinstance(model, str) or not model: raise TypeError(f"model: expected a litellm model name, got {model!r}")
-        if model.startswith('local/'): _register_local()
+        if not isinstance(model, str) or not model: raise ConfigTypeError(f"model: expected a litellm model name, got {model!r}")
+        if model.startswith('local/'): _use_local(model)
         self.model,self.temp,self.search = model,_check_temp(temp),_check_effort('search', search)
         self.sp = _check_type('sp', sp, str, 'a string')
         self.cache,self.cache_idxs,self.ttl,self.api_base,self.kw = cache,_check_cache_idxs(cache_idxs),_check_ttl(ttl),api_base,kwargs
@@ -156,29 +179,15 @@ class Chat:
         self.ns,self.tool_schemas = tool_ns(self.tools, ns),[lite_mk_func(t) for t in self.tools]
         self.hist = mk_msgs(_check_type('hist', [] if hist is None else hist, (list, str), 'a list of messages'))
         self.use,self._api_key = Use(),_check_type('api_key', api_key, (str, type(None)), 'a string')
+        self.review,self.decide = reviewer(review),_check_fn('decide', decide, 'a function (review) -> decision')
+        self.tool_exec,self.on_event = _check_type('tool_exec', tool_exec, bool, 'True or False'),_callbacks(on_event)
 
     def __repr__(self):
         key = ', api_key=[secure]' if self._api_key else ''
         return f"{type(self).__name__}(model={self.model!r}, tools={list(self.ns)}, hist={len(self.hist)} messages{key})"
 
-
     @property
     def cost(self) -> float: return self.use.cost
-
-# %% ../nbs/03_chat.ipynb #5a8e29f5
-@patch
-def _request(self:Chat, pending:list, prefill=None, opts=None, stream=False, last=False) -> dict:
-    "The `litellm.completion` arguments for the next model call."
-    msgs = mk_msgs(([{'role':'system', 'content':self.sp}] if self.sp else []) + self.hist + pending,
-                   cache=self.cache, cache_idxs=self.cache_idxs, ttl=self.ttl)
-    if prefill: msgs.append({'role':'assistant', 'content':prefill})
-    msgs = [_msg_dict(m) if isinstance(m, Message) else m for m in msgs]
-    kw = {'model':self.model, 'messages':msgs, 'temperature':self.temp, **self.kw, **(opts or {})}
-    if self.api_base: kw['api_base'] = self.api_base
-    if self._api_key: kw['api_key'] = self._api_key
-    if self.tool_schemas: kw.update(tools=self.tool_schemas, **({'tool_choice':'none'} if last else {}))
-    if stream: kw.update(stream=True, stream_options={'include_usage':True})
-    return kw
 
 # %% ../nbs/03_chat.ipynb #e02cfd60
 def call_opts(think=None, search=None, **kw) -> dict:
@@ -186,6 +195,66 @@ def call_opts(think=None, search=None, **kw) -> dict:
     think,search = _check_effort('think', think),_check_effort('search', search)
     return {**({'reasoning_effort':_efforts[think]} if think else {}),
             **({'web_search_options':{'search_context_size':_efforts[search]}} if search else {}), **kw}
+
+# %% ../nbs/03_chat.ipynb #5a8e29f5
+@dataclass
+class _Turn:
+    "One call of a chat: the messages it has added so far, its options, and where its tool loop stands."
+    pending:list; prefill:str|None; opts:dict; stream:bool; max_steps:int; final_prompt:str
+    ns:dict; schemas:list; tool_exec:bool
+    hist:list|None=None         # the history it continues, when not the chat's own (a resumed call)
+    step:int=0; decisions:dict=field(default_factory=dict); resume:object=None
+    run_id:str=field(default_factory=new_run_id)
+
+    def event(self, type, data=None, tool_call_id=None) -> Event: return Event(type, self.run_id, self.step, tool_call_id, data)
+
+def _pending(msg) -> list:
+    "The messages a call starts with: none, the tool results in list `msg`, or `mk_msg(msg)`."
+    if msg is None: return []
+    if isinstance(msg, list) and msg and all(isinstance(m, dict) and m.get('role') == 'tool' for m in msg): return list(msg)
+    return [mk_msg(msg)]
+
+@patch
+def _turn(self:Chat, msg=None, prefill=None, think=None, search=None, stream=False, max_steps=2,
+          final_prompt=final_prompt, tools=None, tool_exec=None, **kw) -> _Turn:
+    "Check a call's arguments and gather them into its `_Turn`."
+    if type(max_steps) is not int or max_steps < 1: raise ConfigValueError(f"max_steps: expected an int >= 1, got {max_steps!r}")
+    _check_type('prefill', prefill, (str, type(None)), 'a string')
+    _check_type('tool_exec', tool_exec, (bool, type(None)), 'True, False or None')
+    ns,schemas = (self.ns,self.tool_schemas) if tools is None else (tool_ns(tools, self.ns),[lite_mk_func(f) for f in tools])
+    return _Turn(_pending(msg), prefill, call_opts(think, search or self.search, **kw), stream, max_steps, final_prompt,
+                 ns, schemas, self.tool_exec if tool_exec is None else tool_exec)
+
+@patch
+def _base(self:Chat, t) -> list:
+    "The history call `t` continues."
+    return self.hist if t.hist is None else t.hist
+
+def _is_obj(s):
+    try: return isinstance(json.loads(s or '{}'), dict)
+    except json.JSONDecodeError: return False
+
+def _sendable(m):
+    "Message `m`, or a copy whose tool calls with arguments that aren't a JSON object have `{}` (servers refuse them)."
+    tcs = m.get('tool_calls') if isinstance(m, dict) else None
+    if not tcs or all(_is_obj(tc['function']['arguments']) for tc in tcs): return m
+    fix = lambda tc: tc if _is_obj(tc['function']['arguments']) else {**tc, 'function':{**tc['function'], 'arguments':'{}'}}
+    return {**m, 'tool_calls':[fix(tc) for tc in tcs]}
+
+@patch
+def _request(self:Chat, t:_Turn, last=False) -> dict:
+    "The `litellm.completion` arguments for call `t`'s next model call (`last`: the loop's last step)."
+    prefill = t.prefill if t.step == 0 else None
+    msgs = mk_msgs(([{'role':'system', 'content':self.sp}] if self.sp else []) + self._base(t) + t.pending,
+                   cache=self.cache, cache_idxs=self.cache_idxs, ttl=self.ttl)
+    if prefill: msgs.append({'role':'assistant', 'content':prefill})
+    msgs = [_sendable(_msg_dict(m) if isinstance(m, Message) else m) for m in msgs]
+    kw = {'model':self.model, 'messages':msgs, 'temperature':self.temp, **self.kw, **t.opts}
+    if self.api_base: kw['api_base'] = self.api_base
+    if self._api_key: kw['api_key'] = self._api_key
+    if t.schemas: kw.update(tools=t.schemas, **({'tool_choice':'none'} if last else {}))
+    if t.stream: kw.update(stream=True, stream_options={'include_usage':True})
+    return kw
 
 # %% ../nbs/03_chat.ipynb #e2dde14b
 _unrun = "Error: this tool call was not run because the step limit was reached."
@@ -195,28 +264,75 @@ def client_calls(msg) -> list:
     return [tc for tc in _tcs(msg) if not tc_parts(tc)[0].startswith('srvtoolu_')]
 
 @patch
-def _plan(self:Chat, pending, prefill, opts, stream, max_steps, final_prompt):
-    "The tool loop of one turn, as requests for I/O (see above)."
-    for step in range(max_steps):
-        last = step == max_steps - 1
-        if last and step: pending.append(mk_msg(final_prompt))
-        r = yield 'model', (self._request(pending, None if step else prefill, opts, stream, last), None if step else prefill)
-        msg = dict_calls(r.choices[0].message)
-        pending.append(msg)
-        tcs = client_calls(msg)
-        if not tcs: break
-        if last: results = [mk_tc_result(tc, _unrun) for tc in tcs]
-        else: results = yield 'tools', tcs
-        _repair_args(tcs)
-        for o in results: pending.append(o); yield 'emit', o
-        if last: break
-    self.hist += pending
+def _plan(self:Chat, t:_Turn):
+    "The tool loop of call `t`, as requests for I/O (see above)."
+    yield 'event', t.event('run_start')
+    for step in range(t.step, t.max_steps):
+        t.step,last = step,step == t.max_steps - 1
+        yield 'event', t.event('turn_start')
+        msg,t.resume = t.resume,None
+        if msg is None:
+            if last and step: t.pending.append(mk_msg(t.final_prompt))
+            r = yield 'model', (self._request(t, last), t.prefill if step == 0 else None)
+            msg = dict_calls(r.choices[0].message)
+            t.pending.append(msg)
+        tcs = client_calls(msg) if t.tool_exec else []
+        if tcs:
+            results = [mk_tc_result(tc, _unrun) for tc in tcs] if last else (yield from self._run_calls(t, tcs))
+            _repair_args(tcs)
+            for o in results: t.pending.append(o); yield 'emit', o
+        yield 'event', t.event('turn_end', msg)
+        if not tcs or last: break
+    self.hist = self._base(t) + t.pending
+    yield 'event', t.event('run_end', t.pending)
+
+# %% ../nbs/03_chat.ipynb #793b9682
+def _request_data(kw) -> dict:
+    "Request (or options) `kw` without its API key: what events and saved state may hold."
+    return {k:v for k,v in kw.items() if k != 'api_key'}
+
+def _args_dict(args) -> dict:
+    try: d = json.loads(args or '{}')
+    except json.JSONDecodeError: return {}
+    return d if isinstance(d, dict) else {}
+
+@patch
+def _state(self:Chat, t:_Turn, awaiting:str) -> dict:
+    "Call `t`, paused at tool call `awaiting`, as JSON-able data (see `lisette.approvals`)."
+    wire = lambda ms: [_msg_dict(m) if isinstance(m, Message) else m for m in ms]
+    return {'format':STATE_FORMAT, 'model':self.model, 'hist':wire(self._base(t)), 'pending':wire(t.pending), 'step':t.step,
+            'max_steps':t.max_steps, 'final_prompt':t.final_prompt, 'opts':_request_data(t.opts), 'tool_exec':t.tool_exec,
+            'decisions':{k:asdict(d) for k,d in t.decisions.items()}, 'awaiting':awaiting}
+
+@patch
+def _decide(self:Chat, t:_Turn, tc):
+    "The decision on tool call `tc`: made before the call paused, not needed, or asked for."
+    tid,name,args = tc_parts(tc)
+    if tid in t.decisions: return t.decisions[tid]
+    if not self.review or not (yield 'call', (self.review, (name, _args_dict(args)))): return Decision('approve')
+    rv = ToolReview(tid, name, _args_dict(args), t.step, self._state(t, tid))
+    yield 'event', t.event('review', rv, tid)
+    if t.stream: d = (yield 'ask', rv) or rv.decision
+    elif self.decide: d = yield 'call', (self.decide, (rv,))
+    else: d = Decision('reject', "it needs a person's approval, and this call had no one to ask (a blocking call without decide=)")
+    t.decisions[tid] = d = as_decision(d)
+    return d
+
+@patch
+def _run_calls(self:Chat, t:_Turn, tcs:list):
+    "Decide on each of tool calls `tcs`, run those that go ahead; their results, in order."
+    results,todo = [None]*len(tcs),[]
+    for i,tc in enumerate(tcs):
+        d = yield from self._decide(t, tc)
+        if d.action == 'reject': results[i] = mk_tc_result(tc, d.rejection())
+        else:
+            if d.action == 'edit': tc['function'] = {**tc['function'], 'arguments':json.dumps(d.args)}
+            todo.append(i)
+    ran = (yield 'tools', ([tcs[i] for i in todo], t.ns)) if todo else []
+    for i,r in zip(todo, ran): results[i] = r
+    return results
 
 # %% ../nbs/03_chat.ipynb #593e0418
-def _is_obj(s):
-    try: return isinstance(json.loads(s or '{}'), dict)
-    except json.JSONDecodeError: return False
-
 def _repair_args(tcs:list) -> list:
     "Tool-call dicts `tcs`, with arguments that aren't a JSON object replaced by `{}` (after their results reported them)."
     for tc in tcs:
@@ -248,60 +364,161 @@ def _post(self:Chat, r, prefill=None):
 # %% ../nbs/03_chat.ipynb #c6f5a629
 def _text_chunk(text): return ModelResponseStream(choices=[StreamingChoices(delta=Delta(content=text, role='assistant'))])
 
-def _each(gen, f):
-    "Yield `f(o)` for each item of generator `gen`; return what `gen` returns."
+def _settle(r):
+    "The value of `r`, run to completion first if it is awaitable (on a worker thread's loop)."
+    return run_sync(r) if inspect.isawaitable(r) else r
+
+@patch
+def _seen(self:Chat, t:_Turn, sw:Stopwatch, echo, c) -> Event:
+    "Note stream chunk `c` (its repeated prefill dropped, its first token timed); its `message_update` event."
+    echo(c)
+    if delta_text(c): sw.tick()
+    return t.event('message_update', c)
+
+@patch
+def _done(self:Chat, t:_Turn, sw:Stopwatch, r, prefill) -> Event:
+    "Finish response `r`: its metrics, prefill and usage; its `message_end` event."
+    return t.event('message_end', self._post(sw.done(r), prefill))
+
+@patch
+def _emit(self:Chat, ev:Event):
+    "Call each `on_event` callback with `ev` (an async one runs to completion)."
+    for f in self.on_event: _settle(f(ev))
+
+@patch
+def _model(self:Chat, t:_Turn, kw, prefill):
+    "One model call, with its events: yields its chunks if streaming, returns the complete response."
+    self._emit(t.event('message_start', _request_data(kw)))
+    sw,echo = Stopwatch(),_Echo(prefill)
     try:
-        while True: yield f(next(gen))
-    except StopIteration as e: return e.value
+        if not kw.get('stream'): r = completion(**kw)
+        else:
+            g = stream_with_complete(completion(**kw), cite_footnotes)
+            if prefill:
+                yield (c := _text_chunk(prefill))
+                self._emit(t.event('message_update', c))
+            while not (s := _step(g))[0]:
+                self._emit(self._seen(t, sw, echo, s[1]))
+                yield s[1]
+            r = s[1]
+    except Exception as e: raise model_error(e, self.model)
+    self._emit(ev := self._done(t, sw, r, prefill))
+    return ev.data
 
 @patch
-def _model(self:Chat, kw, prefill):
-    "One model call: yields stream chunks (if streaming), returns the complete response."
-    if not kw.get('stream'): return completion(**kw)
-    if prefill: yield _text_chunk(prefill)
-    return (yield from _each(stream_with_complete(completion(**kw), cite_footnotes), _Echo(prefill)))
+def _tools(self:Chat, t:_Turn, calls:list, ns:dict):
+    "Run tool `calls` one after another, with their events, yielding their progress; their tool messages."
+    res = []
+    for tc in calls:
+        tid = tc_parts(tc)[0]
+        self._emit(t.event('tool_start', tc, tid))
+        g = tool_steps(tc, ns)
+        while not (s := _step(g))[0]:
+            self._emit(t.event('tool_update', s[1], tid))
+            yield s[1]
+        self._emit(t.event('tool_end', s[1], tid))
+        res.append(s[1])
+    return res
 
 @patch
-def _drive(self:Chat, plan):
-    "Run `plan` with blocking I/O, yielding chunks, responses and tool results."
-    res = None
-    while True:
-        try: op,arg = plan.send(res)
-        except StopIteration: return
-        if op == 'model': res = self._post((yield from self._model(*arg)), arg[1]); yield res
-        elif op == 'tools': res = [call_tool(tc, self.ns) for tc in arg]
-        else: res = None; yield arg
+def _drive(self:Chat, t:_Turn):
+    "Run call `t`'s plan with blocking I/O, yielding chunks, responses, progress, tool results and reviews."
+    plan,res = self._plan(t),None
+    try:
+        while True:
+            try: op,arg = plan.send(res)
+            except StopIteration: return
+            if op == 'model': res = yield from self._model(t, *arg); yield res
+            elif op == 'tools': res = yield from self._tools(t, *arg)
+            elif op == 'call': res = _settle(arg[0](*arg[1]))
+            elif op == 'ask': res = yield arg
+            elif op == 'event': res = self._emit(arg)
+            else: res = None; yield arg
+    except Exception as e:
+        self._emit(t.event('error', e))
+        raise
 
 # %% ../nbs/03_chat.ipynb #db9aa440
-@patch
-def _turn(self:Chat, msg=None, prefill=None, think=None, search=None, stream=False, max_steps=2,
-          final_prompt=final_prompt, **kw):
-    "Check a call's arguments and return the plan of its turn."
-    if type(max_steps) is not int or max_steps < 1: raise ValueError(f"max_steps: expected an int >= 1, got {max_steps!r}")
-    _check_type('prefill', prefill, (str, type(None)), 'a string')
-    pending = [] if msg is None else [mk_msg(msg)]
-    opts = call_opts(think, search or self.search, **kw)
-    return self._plan(pending, prefill, opts, stream, max_steps, final_prompt)
-
 def _final(items:list, return_all=False):
-    "All of a turn's `items` if `return_all`, else its last response (calls made on the last step end in error results)."
-    return items if return_all else next(o for o in reversed(items) if isinstance(o, ModelResponse))
+    "All of a call's `items` if `return_all`, else its last response (calls made on the last step end in error results)."
+    return items if return_all else next((o for o in reversed(items) if isinstance(o, ModelResponse)), None)
 
 # %% ../nbs/03_chat.ipynb #e18b0985
 @patch
 def __call__(self:Chat,
-             msg=None,                  # the user's message (any form `mk_msg` takes), or None to just continue
+             msg=None,                  # the user's message (any form `mk_msg` takes), tool results, or None to just continue
              prefill=None,              # text the answer must start with
              think=None,                # reasoning effort: 'l', 'm' or 'h'
              search=None,               # web search context size: 'l', 'm' or 'h' (default: the chat's)
-             stream=False,              # return a generator of chunks, tool results and responses
-             max_steps=2,               # most model calls in this turn (tool rounds + the final answer)
+             stream=False,              # return a generator of chunks, tool results, responses, progress and reviews
+             max_steps=2,               # most model calls in this call (tool rounds + the final answer)
              final_prompt=final_prompt, # said to the model on the last step of a tool loop
              return_all=False,          # return every response and tool result, not just the last response
-             **kw):                     # further `litellm.completion` arguments for this call
+             tools=None,                # tools for this call only, instead of the chat's
+             tool_exec=None,            # run the model's tool calls (default: the chat's `tool_exec`)
+             **kw):                     # further `litellm.completion` arguments for this call, overriding the chat's
     "Send `msg` and run the tool loop; the final response (see `stream` and `return_all`)."
-    gen = self._drive(self._turn(msg, prefill, think, search, stream, max_steps, final_prompt, **kw))
+    gen = self._drive(self._turn(msg, prefill, think, search, stream, max_steps, final_prompt, tools, tool_exec, **kw))
     return gen if stream else _final(list(gen), return_all)
+
+# %% ../nbs/03_chat.ipynb #e067daa2
+@patch
+def resume(self:Chat,
+           state,             # the paused call: a `ToolReview`'s `state`, its JSON, or the file `ToolReview.save` wrote
+           decision=None,     # the decision on the tool call it waits for (anything `as_decision` takes)
+           stream=False,      # return a generator, as `Chat.__call__` does
+           return_all=False): # return every response and tool result, not just the last response
+    "Finish a call that paused for a tool review, from the `decision` on the call it was waiting for."
+    gen = self._drive(self._resumed(state, decision, stream))
+    return gen if stream else _final(list(gen), return_all)
+
+@patch
+def _resumed(self:Chat, state, decision, stream) -> _Turn:
+    "The paused call saved in `state`, as a `_Turn` that goes on from `decision`."
+    st = load_state(state)
+    decisions = {k:Decision(**d) for k,d in st['decisions'].items()} | {st['awaiting']:as_decision(decision)}
+    t = _Turn(st['pending'], None, st['opts'], stream, st['max_steps'], st['final_prompt'], self.ns, self.tool_schemas,
+              st['tool_exec'], hist=mk_msgs(st['hist']), step=st['step'], decisions=decisions)
+    t.resume = t.pending[-1]
+    return t
+
+@patch
+def events(self:Chat, msg=None, **kw):
+    "Run a call like `chat(msg, stream=True, **kw)`, yielding its `Event`s; answer a `review` event with `send`."
+    t,evs = self._turn(msg, stream=True, **kw),[]
+    collect = lambda ev: evs.append(ev) if ev.run_id == t.run_id else None
+    gen,sent = self._drive(t),None
+    self.on_event.append(collect)
+    try:
+        while True:
+            done,_ = _step_send(gen, sent)
+            sent = None
+            while evs:
+                ev = evs.pop(0)
+                d = yield ev
+                if ev.type == 'review': sent = d
+            if done: return
+    finally:
+        self.on_event.remove(collect)
+        gen.close()
+
+def _step_send(gen, v):
+    "`(done, value)` after sending `v` to generator `gen`."
+    try: return False,gen.send(v)
+    except StopIteration as e: return True,e.value
+
+@patch
+def close(self:Chat):
+    "Release what the chat holds: its hold on a local model (which leaves memory when no chat holds it)."
+    if self.model.startswith('local/') and not getattr(self, '_closed', False):
+        from lisette.local import release_local
+        release_local(self.model[6:])
+    self._closed = True
+
+@patch
+def __enter__(self:Chat): return self
+@patch
+def __exit__(self:Chat, *exc): self.close()
 
 # %% ../nbs/03_chat.ipynb #f24b3056
 @patch

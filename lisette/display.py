@@ -12,6 +12,8 @@ from litellm import ModelResponse
 from litellm.types.utils import ModelResponseStream
 from .compat import kw_alias
 from .messages import mk_tr_details, contents, stop_reason, tc_parts, _tcs
+from .tools import ToolProgress
+from .approvals import ToolReview
 from .chat import client_calls, cite_footnote, _delta
 
 # %% ../nbs/05_display.ipynb #71c99e47
@@ -20,8 +22,9 @@ class StreamFormatter:
     def __init__(self,
                  include_usage=False,   # add a usage line after each model response
                  mx=2000,               # most characters of a tool result to show
-                 show_reasoning=False): # show the reasoning text instead of 🧠
-        self.include_usage,self.mx,self.show_reasoning = include_usage,mx,show_reasoning
+                 show_reasoning=False,  # show the reasoning text instead of 🧠
+                 metrics=False):        # add speed to the usage line (and show the line): seconds, tokens/s, first token
+        self.include_usage,self.mx,self.show_reasoning,self.metrics = include_usage or metrics,mx,show_reasoning,metrics
         self.parts,self.calls,self.mode,self.streamed = [],{},None,False
 
     @property
@@ -57,16 +60,23 @@ def _call_md(tc) -> str:
     _,name,args = tc_parts(tc)
     return f"{name}({_args_md(args)})"
 
-def _pending_md(tc) -> str: return f"\n\n⏳ `{_call_md(tc)}`\n\n"
+def _pending_md(tc, note='') -> str: return f"\n\n⏳ `{_call_md(tc)}`{note}\n\n"
 
-def _usage_md(r) -> str:
+def _metrics_md(m) -> str:
+    "How fast a response came, from its `Metrics` `m`: seconds, tokens/s, and the first token's time if streamed."
+    if m is None: return ''
+    ttft = '' if m.ttft is None else f", first token {m.ttft:.2f} s"
+    return f" · {m.latency:.2f} s, {m.tokens_per_s:.1f} tokens/s{ttft}"
+
+def _usage_md(r, metrics=False) -> str:
     u = getattr(r, 'usage', None)
-    return f"\n\n`usage: {u.prompt_tokens} in, {u.completion_tokens} out`\n\n" if u else ''
+    speed = _metrics_md(getattr(r, 'metrics', None)) if metrics else ''
+    return f"\n\n`usage: {u.prompt_tokens} in, {u.completion_tokens} out{speed}`\n\n" if u else ''
 
 @patch
 def _response_md(self:StreamFormatter, r) -> str:
     "The markdown for complete response `r`: its text if it wasn't streamed, its usage, a pending line per tool call."
-    inc = self._add(('' if self.streamed else contents(r)) + (_usage_md(r) if self.include_usage else ''))
+    inc = self._add(('' if self.streamed else contents(r)) + (_usage_md(r, self.metrics) if self.include_usage else ''))
     self.streamed,self.mode = False,None
     for tc in client_calls(r.choices[0].message):
         self.calls[tc_parts(tc)[0]] = len(self.parts),tc
@@ -84,13 +94,38 @@ def _result_md(self:StreamFormatter, tr:dict) -> str:
     self.parts[i] = s
     return s
 
+# %% ../nbs/05_display.ipynb #b00e155f
+def _note(v, mx=80) -> str:
+    "A one-line note for progress value `v`, at most `mx` characters."
+    s = ' '.join(str(v).split())
+    return s if len(s) <= mx else s[:mx-1] + '…'
+
+@patch
+def _progress_md(self:StreamFormatter, p:ToolProgress) -> str:
+    "The pending line of the call that reported progress `p` (or of the last pending call), with `p` as its note."
+    if not self.calls: return ''
+    tid = p.id if p.id in self.calls else list(self.calls)[-1]
+    i,tc = self.calls[tid]
+    self.parts[i] = _pending_md(tc, f" — {_note(p.value)}")
+    return self.parts[i]
+
+@patch
+def _review_md(self:StreamFormatter, rv:ToolReview) -> str:
+    "The pending line of the call under review `rv`, marked as waiting for a decision."
+    if rv.id not in self.calls: return ''
+    i,tc = self.calls[rv.id]
+    self.parts[i] = _pending_md(tc, ' — waiting for a decision')
+    return self.parts[i]
+
 # %% ../nbs/05_display.ipynb #53f902b3
 @patch
 def format_item(self:StreamFormatter, o) -> str:
-    "Format stream item `o` (chunk, complete response or tool result) into `outp`; the markdown it adds."
+    "Format stream item `o` (chunk, response, tool result, progress or review) into `outp`; the markdown it adds."
     if isinstance(o, ModelResponseStream): return self._add(self._chunk_md(o))
     if isinstance(o, ModelResponse): return self._response_md(o)
     if isinstance(o, dict) and o.get('role') == 'tool': return self._result_md(o)
+    if isinstance(o, ToolProgress): return self._progress_md(o)
+    if isinstance(o, ToolReview): return self._review_md(o)
     return ''
 
 # %% ../nbs/05_display.ipynb #2db0df48

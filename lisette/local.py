@@ -5,13 +5,14 @@
 # %% auto #0
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
            'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt', 'build_prompt', 'cache_dir',
-           'convert_gguf', 'cache_ok', 'cached_convert', 'resolve_local', 'LocalModel', 'load_local', 'LocalRun',
-           'StopText', 'gen_kwargs', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM',
-           'register_local']
+           'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local', 'LocalModel', 'load_local',
+           'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'local_events', 'event_chunk',
+           'fill_response', 'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading
 from pathlib import Path
+from .errors import ConfigValueError
 import litellm
 from litellm import CustomLLM
 from litellm.types.utils import (ModelResponse, ModelResponseStream, StreamingChoices, Delta, Usage,
@@ -271,14 +272,32 @@ def _gguf_dir(p:Path)->Path:
     key = hashlib.sha256(f'{p.resolve()}|{st.st_size}|{st.st_mtime_ns}'.encode()).hexdigest()
     return cached_convert(lambda tmp: p, key, p.stem)
 
-def resolve_local(name:str)->Path|str:
-    "What `from_pretrained` should load for model `name`"
-    if name in ('', 'default', DEFAULT_LOCAL): return _embedded_dir()
+def _local_file(name:str)->Path|None:
+    "The GGUF file or model directory `name` names on this machine, if any"
     p = Path(name).expanduser()
     ggufs = sorted(p.glob('*.gguf')) if p.is_dir() and not (p/'config.json').exists() else []
     if len(ggufs)==1: p = ggufs[0]
-    if p.is_file() and p.suffix=='.gguf': return _gguf_dir(p)
-    return p if p.is_dir() else name
+    return p if (p.is_file() and p.suffix=='.gguf') or p.is_dir() else None
+
+def _offline()->bool: return os.environ.get('HF_HUB_OFFLINE', '').lower() not in ('', '0', 'false', 'no')
+
+def find_local(name:str)->Path|str:
+    "Where model `name` is: the embedded one, a local path, HuggingFace's cache, or the hub; a clear error, fast, if nowhere"
+    if name in ('', 'default', DEFAULT_LOCAL) or (p := _local_file(name)) is not None: return name or DEFAULT_LOCAL
+    from huggingface_hub import snapshot_download, model_info, constants
+    try: return Path(snapshot_download(name, local_files_only=True))
+    except Exception: pass
+    where = f"not a GGUF file or model directory here, not in the HuggingFace cache ({constants.HF_HUB_CACHE})"
+    if _offline(): raise ConfigValueError(f"model: local/{name}: {where}, and HF_HUB_OFFLINE is set")
+    try: model_info(name, timeout=5)
+    except Exception as e: raise ConfigValueError(f"model: local/{name}: {where}, nor found on the HuggingFace hub ({type(e).__name__})") from None
+    return name
+
+def resolve_local(name:str)->Path|str:
+    "What `from_pretrained` should load for model `name`"
+    if name in ('', 'default', DEFAULT_LOCAL): return _embedded_dir()
+    if (p := _local_file(name)) is not None: return _gguf_dir(p) if p.is_file() else p
+    return find_local(name)
 
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
@@ -297,6 +316,18 @@ def load_local(name:str=DEFAULT_LOCAL)->LocalModel:
             _models[name] = LocalModel(AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval(),
                                        AutoTokenizer.from_pretrained(src), name)
         return _models[name]
+
+_holders = {}
+
+def hold_local(name:str):
+    "Note one more user (a `Chat`) of local model `name`."
+    with _load_lock: _holders[name] = _holders.get(name, 0) + 1
+
+def release_local(name:str):
+    "Note one user fewer of local model `name`; with none left, drop it from memory."
+    with _load_lock:
+        _holders[name] = max(_holders.get(name, 0) - 1, 0)
+        if not _holders[name]: _models.pop(name, None)
 
 # %% ../nbs/06_local.ipynb #c060
 class LocalRun:

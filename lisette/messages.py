@@ -11,6 +11,7 @@ __all__ = ['re_tools', 'contents', 'stop_reason', 'sniff_mime', 'mk_part', 'remo
 import json, base64, re, random, string
 from pathlib import Path
 from litellm import completion, Message
+from .errors import ConfigValueError, ConfigTypeError
 from litellm.types.utils import ModelResponse, ChatCompletionMessageToolCall, Function
 
 # %% ../nbs/01_messages.ipynb #45c7a042
@@ -52,15 +53,15 @@ def mk_part(o) -> dict:
         if mime == 'application/pdf': return {'type':'file', 'file':{'file_data':_data_uri(o, mime)}}
         if mime: return {'type':'image_url', 'image_url':{'url':_data_uri(o, mime)}}
         try: return {'type':'text', 'text':bytes(o).decode()}
-        except UnicodeDecodeError: raise ValueError("content: bytes are not an image (PNG/JPEG/GIF/WebP), a PDF, or UTF-8 text") from None
-    raise TypeError(f"content: expected str, bytes, Path or a part dict, got {type(o).__name__}")
+        except UnicodeDecodeError: raise ConfigValueError("content: bytes are not an image (PNG/JPEG/GIF/WebP), a PDF, or UTF-8 text") from None
+    raise ConfigTypeError(f"content: expected str, bytes, Path or a part dict, got {type(o).__name__}")
 
 # %% ../nbs/01_messages.ipynb #bb259f4b
 _ttls = (None, '5m', '1h')
 
 def _check_ttl(ttl):
     "`ttl` if it is a valid cache TTL ('5m', '1h' or None); else a ValueError naming it."
-    if ttl not in _ttls: raise ValueError(f"ttl: expected '5m', '1h' or None, got {ttl!r}")
+    if ttl not in _ttls: raise ConfigValueError(f"ttl: expected '5m', '1h' or None, got {ttl!r}")
     return ttl
 
 def _cache_control(ttl=None): return {'type':'ephemeral', **({'ttl':ttl} if _check_ttl(ttl) else {})}
@@ -83,16 +84,16 @@ def remove_cache_ckpts(msg:dict) -> dict:
 _roles = ('user', 'assistant', 'system', 'tool', 'developer')
 
 def _check_role(role):
-    if role not in _roles: raise ValueError(f"role: expected one of {_roles}, got {role!r}")
+    if role not in _roles: raise ConfigValueError(f"role: expected one of {_roles}, got {role!r}")
 
 def _check_dict(d:dict) -> dict:
     "Dict message `d`, checked: a known role, and content that is text or parts (or absent for a tool request)."
     _check_role(d['role'])
     c = d.get('content')
     if c is None and not (d['role'] == 'assistant' and d.get('tool_calls')):
-        raise ValueError(f"content: a {d['role']} message needs content")
+        raise ConfigValueError(f"content: a message with role {d['role']!r} needs content")
     if c is not None and not isinstance(c, (str, list)):
-        raise TypeError(f"content: expected str or a list of parts, got {type(c).__name__}")
+        raise ConfigTypeError(f"content: expected str or a list of parts, got {type(c).__name__}")
     return dict(d)
 
 def mk_msg(content,      # str, bytes, Path, list of parts, dict with 'role', litellm `Message` or `ModelResponse`
@@ -200,10 +201,12 @@ def mk_tc_result(tc, result) -> dict:
     return {'tool_call_id':tid, 'role':'tool', 'name':name, 'content':result}
 
 def mk_tc_results(tcq, results:list) -> list:
-    "Tool messages answering each of `tcq`'s tool calls with the matching item of `results`."
-    if len(tcq.tool_calls) != len(results):
-        raise ValueError(f"results: expected {len(tcq.tool_calls)} results, one per tool call, got {len(results)}")
-    return [mk_tc_result(tc, r) for tc,r in zip(tcq.tool_calls, results)]
+    "Tool messages answering each of the tool calls of `tcq` (a message or response) with the matching item of `results`."
+    m = tcq.choices[0].message if isinstance(tcq, ModelResponse) else tcq
+    tcs = (m.get('tool_calls') if isinstance(m, dict) else m.tool_calls) or []
+    if len(tcs) != len(results):
+        raise ConfigValueError(f"results: expected {len(tcs)} results, one per tool call, got {len(results)}")
+    return [mk_tc_result(tc, r) for tc,r in zip(tcs, results)]
 
 # %% ../nbs/01_messages.ipynb #e063f816
 def _next_role(prev): return 'user' if prev in (None, 'assistant', 'system') else 'assistant'
@@ -215,6 +218,7 @@ def _expand(msgs:list) -> list:
     res = []
     for o in msgs:
         prev = _role(res[-1]) if res else None
+        if isinstance(o, dict) and 'role' in o: _check_dict(o)
         if isinstance(o, (dict, Message)) and _role(o): res.append(o); continue
         role = _next_role(prev)
         if role == 'assistant' and isinstance(o, str) and re_tools.search(o): res += fmt2hist(o)
@@ -235,8 +239,8 @@ def _plain(m) -> dict:
 def _check_cache_idxs(cache_idxs) -> list:
     "`cache_idxs` as a list if it is a list of at most 4 ints; else an error naming it."
     if not isinstance(cache_idxs, (list, tuple)) or not all(type(i) is int for i in cache_idxs):
-        raise TypeError(f"cache_idxs: expected a list of ints, got {cache_idxs!r}")
-    if len(cache_idxs) > 4: raise ValueError(f"cache_idxs: at most 4 checkpoints are allowed, got {len(cache_idxs)}")
+        raise ConfigTypeError(f"cache_idxs: expected a list of ints, got {cache_idxs!r}")
+    if len(cache_idxs) > 4: raise ConfigValueError(f"cache_idxs: at most 4 checkpoints are allowed, got {len(cache_idxs)}")
     return list(cache_idxs)
 
 def _cache_positions(msgs:list, cache_idxs) -> set:

@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['param_docs', 'params_model', 'lite_mk_func', 'ToolResponse', 'fmt_result', 'tool_ns', 'prep_tool_call', 'run_sync',
-           'call_tool']
+           'call_tool', 'ToolProgress', 'ToolResult', 'tool_steps']
 
 # %% ../nbs/02_tools.ipynb #a17b9b40
-import json, inspect, re, functools, typing, asyncio
+import json, inspect, re, functools, typing, asyncio, dataclasses, threading, queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from fastcore.docments import docments
+from .errors import SchemaError, ConfigTypeError, ConfigValueError
 from .messages import mk_tc_result, tc_parts
 
 # %% ../nbs/02_tools.ipynb #ac837aae
@@ -69,11 +70,12 @@ def _json_type(ann) -> str:
 def lite_mk_func(f) -> dict:
     "The OpenAI tool schema for typed function `f`: its name, docstring, and parameters with their docs."
     if isinstance(f, dict): return f
-    if not callable(f): raise TypeError(f"tools: expected a function or a tool schema dict, got {type(f).__name__}")
+    if not callable(f): raise ConfigTypeError(f"tools: expected a function or a tool schema dict, got {type(f).__name__}")
     doc = _sect.split(inspect.getdoc(f) or '')[0].strip()
     ret = inspect.signature(f).return_annotation
     if ret is not inspect.Signature.empty: doc += f"\n\nReturns:\n- type: {_json_type(ret)}"
-    params = _json_schema(params_model(f))
+    try: params = _json_schema(params_model(f))
+    except Exception as e: raise SchemaError(f"tools: {f.__name__} can't be described as a tool schema: {e}") from e
     params.setdefault('required', [])
     return {'type':'function', 'function':{'name':f.__name__, 'description':doc, 'parameters':params}}
 
@@ -98,9 +100,9 @@ def tool_ns(tools=None, ns=None) -> dict:
         if callable(t): res[t.__name__] = t
         elif isinstance(t, dict):
             name = t.get('function', t).get('name')
-            if name not in ns: raise ValueError(f"ns: tool schema {name!r} was given in tools but ns has no callable for it")
+            if name not in ns: raise ConfigValueError(f"ns: tool schema {name!r} was given in tools but ns has no callable for it")
             res[name] = ns[name]
-        else: raise TypeError(f"tools: expected functions or tool schema dicts, got {type(t).__name__}")
+        else: raise ConfigTypeError(f"tools: expected functions or tool schema dicts, got {type(t).__name__}")
     return res
 
 # %% ../nbs/02_tools.ipynb #f5f2b927
@@ -137,3 +139,79 @@ def call_tool(tc, ns:dict) -> dict:
         res = f(**kw)
         return mk_tc_result(tc, fmt_result(run_sync(res) if inspect.isawaitable(res) else res))
     except Exception as e: return mk_tc_result(tc, _err_text(e))
+
+# %% ../nbs/02_tools.ipynb #16c7a223
+@dataclass
+class ToolProgress:
+    "Something a generator tool yielded while it ran: `value`, from tool `name`'s call `id`, `depth` levels down."
+    name:str        # the tool
+    id:str          # the tool call
+    value:object    # what it yielded
+    depth:int=1     # 1 for the tool's own output, one more per chat nested inside it
+
+@dataclass
+class ToolResult:
+    "Yield this from a generator tool to give its result (an async generator can't `return` one)."
+    value:object
+
+def _progress(tc, v) -> ToolProgress:
+    if isinstance(v, ToolProgress): return dataclasses.replace(v, depth=v.depth+1)
+    tid,name,_ = tc_parts(tc)
+    return ToolProgress(name, tid, v)
+
+# %% ../nbs/02_tools.ipynb #cf1753d8
+def _step(gen):
+    "`(done, value)`: `gen`'s next value, or its return value when it is done."
+    try: return False,next(gen)
+    except StopIteration as e: return True,e.value
+
+def _values(res):
+    "The values a tool's return value `res` yields (a generator's), then a `ToolResult`; sync code steps here."
+    if inspect.isasyncgen(res): res = _thread_iter(res)
+    if inspect.isawaitable(res): res = run_sync(res)
+    if not inspect.isgenerator(res):
+        yield ToolResult(res)
+        return
+    while True:
+        done,v = _step(res)
+        if done: v = ToolResult(v)
+        yield v
+        if isinstance(v, ToolResult): return res.close()
+
+def _thread_iter(agen):
+    "A generator over async generator `agen`, which runs on a worker thread's own event loop (so this works in Jupyter)."
+    q,stop = queue.Queue(),threading.Event()
+    async def pump():
+        try:
+            async for v in agen:
+                q.put((False, v))
+                if stop.is_set() or isinstance(v, ToolResult): break
+        except BaseException as e: q.put((True, e)); return
+        finally: await agen.aclose()
+        q.put((True, None))
+    threading.Thread(target=asyncio.run, args=(pump(),), daemon=True).start()
+    try:
+        while True:
+            end,v = q.get()
+            if end and v is not None: raise v
+            if end: return
+            yield v
+    finally: stop.set()
+
+def tool_steps(tc, ns:dict):
+    "Run tool call `tc` (any declared tool from `ns`), yielding its `ToolProgress`; return its tool message."
+    prep = prep_tool_call(tc, ns)
+    if isinstance(prep, str): return mk_tc_result(tc, prep)
+    f,kw = prep
+    try:
+        for v in _values(f(**kw)):
+            if isinstance(v, ToolResult): return mk_tc_result(tc, fmt_result(v.value))
+            yield _progress(tc, v)
+    except Exception as e: return mk_tc_result(tc, _err_text(e))
+
+def call_tool(tc, ns:dict) -> dict:
+    "Run tool call `tc` with a declared tool from `ns`; the tool message with its result or the error (progress dropped)."
+    g = tool_steps(tc, ns)
+    while True:
+        done,v = _step(g)
+        if done: return v

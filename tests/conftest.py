@@ -4,7 +4,7 @@
 `malformed`, `slow`, `eof` helpers) and records every request (path, headers, JSON body), so tests can assert both what
 the library did with a bad reply and that nothing at all was sent.
 """
-import os, json, time, socket, threading, copy
+import os, json, time, socket, threading, copy, asyncio
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
@@ -222,6 +222,15 @@ def anth_chat(fx, cls=None, **kw):
     from lisette.chat import Chat
     return (cls or Chat)('anthropic/claude-fixture', api_base=fx.url, api_key=kw.pop('api_key', 'sk-test'),
                          **{**NO_RETRY, **kw})
+
+def primed(fx, cls=None, **kw):
+    "A chat with one successful exchange already in its history, so 'unchanged' is a non-trivial check."
+    c = oai_chat(fx, cls, **kw)
+    fx.push(ok('first answer'))
+    r = c('first question')
+    if asyncio.iscoroutine(r): asyncio.run(r)
+    assert len(c.hist) == 2 and c.use.calls == 1
+    return c
 
 def snapshot(chat):
     "A deep copy of what a failed call must leave alone: the history (as dicts/reprs) and the usage."

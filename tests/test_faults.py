@@ -6,8 +6,10 @@ import litellm, openai
 from litellm import ModelResponse
 from lisette.chat import Chat
 from lisette.async_chat import AsyncChat
+from lisette.errors import (LisetteError, ModelError, ModelServerError, ModelRateLimitError, ModelTimeoutError,
+                            IncompleteStreamError)
 from conftest import (FaultServer, ok, tool_reply, status, raw, cut, eof, malformed, slow, reply, oai_completion,
-                      oai_chat, anth_chat, snapshot, same, NO_RETRY)
+                      oai_chat, anth_chat, snapshot, same, primed, NO_RETRY)
 
 # A dangerous-looking function that exists in this module's globals but is never declared as a tool.
 OS_CALLS = []
@@ -30,15 +32,6 @@ def boom(x:str) -> str:
 def _reset_calls():
     OS_CALLS.clear(); ADD_CALLS.clear()
 
-def primed(fx, cls=Chat, **kw):
-    "A chat with one successful exchange already in its history, so 'unchanged' is a non-trivial check."
-    c = oai_chat(fx, cls, **kw)
-    fx.push(ok('first answer'))
-    r = c('first question')
-    if asyncio.iscoroutine(r): asyncio.run(r)
-    assert len(c.hist) == 2 and c.use.calls == 1
-    return c
-
 def consume(r): return list(r) if not isinstance(r, ModelResponse) else r
 
 def mentions(err, text):
@@ -59,6 +52,16 @@ FAULTS = {  # name: (scripted action, stream?, call kwargs, expected exception, 
     'slow-stream':  (slow(3), True, dict(timeout=0.5), litellm.Timeout, ('timed out', 'Timeout')),
 }
 
+# Each fault as lisette's own error: one class to catch per kind of failure, still the litellm error above as well.
+KINDS = {'500': ModelServerError, '500-stream': ModelServerError, '429': ModelRateLimitError,
+         '429-stream': ModelRateLimitError, 'not-json': ModelServerError, 'stream-cut': ModelServerError,
+         'bad-sse-line': ModelServerError, 'slow': ModelTimeoutError, 'slow-stream': ModelTimeoutError}
+
+def is_kind(err, kind, model):
+    "True if `err` is lisette's `kind` of `ModelError`, naming `model`, wrapping (and being) a litellm error."
+    return (isinstance(err, kind) and isinstance(err, LisetteError) and err.model == model
+            and isinstance(err.__cause__, openai.APIError) and isinstance(err, type(err.__cause__)))
+
 @pytest.mark.parametrize('name', FAULTS)
 def test_sync_fault_leaves_hist(fx, name):
     act,stream,kw,exc,text = FAULTS[name]
@@ -69,6 +72,7 @@ def test_sync_fault_leaves_hist(fx, name):
     with pytest.raises(exc) as ei: consume(c('second question', stream=stream, **kw))
     assert time.monotonic() - t < 2.5, 'no retries and no waiting out a slow server past `timeout`'
     assert mentions(ei.value, text), str(ei.value)
+    assert is_kind(ei.value, KINDS[name], c.model), type(ei.value).__mro__
     assert same(c, snap), f'{name}: hist/use changed by a failed call'
     assert len(fx.requests) == 2, 'exactly one request for the failed call (no retries)'
     # and the chat is still usable afterwards
@@ -89,13 +93,16 @@ def test_stream_abandoned_midway_leaves_hist(fx):
 BROKEN_STREAMS = {'ends early': eof(3),   # body ends cleanly after 3 chunks: no finish_reason, no usage, no [DONE]
                   'not sse': raw(b'<html>502 Bad Gateway</html>', ctype='text/event-stream')}  # a proxy's error page
 
+BROKEN_KINDS = {'ends early': IncompleteStreamError, 'not sse': IncompleteStreamError}
+
 @pytest.mark.parametrize('name', BROKEN_STREAMS)
 def test_broken_stream_is_an_error(fx, name):
     "A stream that never says it finished must raise; the partial answer must not become history."
     c = primed(fx)
     snap = snapshot(c)
     fx.push(BROKEN_STREAMS[name])
-    with pytest.raises(Exception): list(c('q', stream=True))
+    with pytest.raises(ModelError) as ei: list(c('q', stream=True))
+    assert isinstance(ei.value, BROKEN_KINDS[name]), type(ei.value).__mro__
     assert same(c, snap)
 
 def test_tool_loop_second_request_fails(fx):
@@ -103,7 +110,8 @@ def test_tool_loop_second_request_fails(fx):
     c = primed(fx, tools=[add])
     h0,u0 = snapshot(c)
     fx.push(tool_reply(('add', {'a': 12, 'b': 30})), status(500, 'second call failed'))
-    with pytest.raises(litellm.InternalServerError, match='second call failed'): c('add 12 and 30')
+    with pytest.raises(ModelServerError, match='second call failed') as ei: c('add 12 and 30')
+    assert is_kind(ei.value, ModelServerError, c.model) and isinstance(ei.value, litellm.InternalServerError)
     assert ADD_CALLS == [(12, 30)]
     assert snapshot(c)[0] == h0
     assert c.use.calls == u0.calls + 1 and c.use.input == u0.input + 10 and c.use.output == u0.output + 5
@@ -115,8 +123,9 @@ def test_tool_loop_second_request_fails_stream(fx):
     h0,u0 = snapshot(c)
     fx.push(tool_reply(('add', {'a': 1, 'b': 2})), cut(2))
     seen = []
-    with pytest.raises(openai.APIError):
+    with pytest.raises(ModelServerError) as ei:
         for o in c('add', stream=True): seen.append(o)
+    assert is_kind(ei.value, ModelServerError, c.model)
     assert any(isinstance(o, dict) and o.get('role') == 'tool' and o['content'] == '3' for o in seen)
     assert snapshot(c)[0] == h0 and c.use.calls == u0.calls + 1
 
@@ -142,17 +151,18 @@ def test_successful_call_does_not_mutate_old_hist(fx):
 
 # --- Anthropic wire format ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('code,kind,exc', [(500, 'api_error', litellm.InternalServerError),
-                                           (529, 'overloaded_error', openai.APIError),
-                                           (429, 'rate_limit_error', litellm.RateLimitError)])
+@pytest.mark.parametrize('code,kind,exc,ours', [(500, 'api_error', litellm.InternalServerError, ModelServerError),
+                                                (529, 'overloaded_error', openai.APIError, ModelServerError),
+                                                (429, 'rate_limit_error', litellm.RateLimitError, ModelRateLimitError)])
 @pytest.mark.parametrize('stream', [False, True])
-def test_anthropic_errors(fx, code, kind, exc, stream):
+def test_anthropic_errors(fx, code, kind, exc, ours, stream):
     c = anth_chat(fx)
     fx.push(ok('hello'))
     c('hi')
     snap = snapshot(c)
     fx.push(status(code, f'fixture {kind}', kind, anthropic=True))
-    with pytest.raises(exc, match=f'fixture {kind}'): consume(c('again', stream=stream))
+    with pytest.raises(exc, match=f'fixture {kind}') as ei: consume(c('again', stream=stream))
+    assert is_kind(ei.value, ours, c.model), type(ei.value).__mro__
     assert same(c, snap)
     assert fx.requests[-1]['path'] == '/v1/messages' and len(fx.requests) == 2
 
@@ -160,7 +170,8 @@ def test_anthropic_stream_cut(fx):
     c = anth_chat(fx)
     snap = snapshot(c)
     fx.push(cut(2))   # OpenAI-shaped chunks on /v1/messages, then a dropped connection
-    with pytest.raises(openai.APIError): list(c('hi', stream=True))
+    with pytest.raises(openai.APIError) as ei: list(c('hi', stream=True))
+    assert isinstance(ei.value, ModelError), type(ei.value).__mro__
     assert same(c, snap)
 
 # --- tools only from the declared list ---------------------------------------------------------------------------
@@ -250,6 +261,7 @@ def test_async_fault_leaves_hist(fx, name):
     fx.push(act)
     with pytest.raises(exc) as ei: asyncio.run(_aconsume(c('second', stream=stream, **kw)))
     assert mentions(ei.value, text), str(ei.value)
+    assert is_kind(ei.value, KINDS[name], c.model), type(ei.value).__mro__
     assert same(c, snap)
     assert len(fx.requests) == 2
 
@@ -258,7 +270,9 @@ def test_async_tool_loop_second_request_fails(fx, stream):
     c = primed(fx, AsyncChat, tools=[add])
     h0,u0 = snapshot(c)
     fx.push(tool_reply(('add', {'a': 4, 'b': 5})), status(500, 'second call failed'))
-    with pytest.raises(litellm.InternalServerError, match='second call failed'): asyncio.run(_aconsume(c('add', stream=stream)))
+    with pytest.raises(litellm.InternalServerError, match='second call failed') as ei:
+        asyncio.run(_aconsume(c('add', stream=stream)))
+    assert is_kind(ei.value, ModelServerError, c.model)
     assert ADD_CALLS == [(4, 5)] and snapshot(c)[0] == h0 and c.use.calls == u0.calls + 1
 
 @pytest.mark.parametrize('stream', [False, True])
