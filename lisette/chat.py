@@ -234,12 +234,15 @@ def _is_obj(s):
     try: return isinstance(json.loads(s or '{}'), dict)
     except json.JSONDecodeError: return False
 
+def _fixed_call(tc:dict) -> dict:
+    "Tool-call dict `tc`, or a copy with `{}` for arguments that aren't a JSON object (servers refuse them)."
+    return tc if _is_obj(tc['function']['arguments']) else {**tc, 'function':{**tc['function'], 'arguments':'{}'}}
+
 def _sendable(m):
-    "Message `m`, or a copy whose tool calls with arguments that aren't a JSON object have `{}` (servers refuse them)."
+    "Message `m`, or a copy whose tool calls have `_fixed_call`'s arguments."
     tcs = m.get('tool_calls') if isinstance(m, dict) else None
-    if not tcs or all(_is_obj(tc['function']['arguments']) for tc in tcs): return m
-    fix = lambda tc: tc if _is_obj(tc['function']['arguments']) else {**tc, 'function':{**tc['function'], 'arguments':'{}'}}
-    return {**m, 'tool_calls':[fix(tc) for tc in tcs]}
+    fixed = [_fixed_call(tc) for tc in tcs or []]
+    return m if all(f is tc for f,tc in zip(fixed, tcs or [])) else {**m, 'tool_calls':fixed}
 
 @patch
 def _request(self:Chat, t:_Turn, last=False) -> dict:
@@ -335,8 +338,7 @@ def _run_calls(self:Chat, t:_Turn, tcs:list):
 # %% ../nbs/03_chat.ipynb #593e0418
 def _repair_args(tcs:list) -> list:
     "Tool-call dicts `tcs`, with arguments that aren't a JSON object replaced by `{}` (after their results reported them)."
-    for tc in tcs:
-        if not _is_obj(tc['function']['arguments']): tc['function'] = {**tc['function'], 'arguments':'{}'}
+    for tc in tcs: tc['function'] = _fixed_call(tc)['function']
     return tcs
 
 # %% ../nbs/03_chat.ipynb #c1388bed

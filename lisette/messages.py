@@ -94,9 +94,9 @@ def mk_part(o) -> dict:
 def img(src) -> dict:
     "An image part from `src`: a path, a URL (sent as is), a data URL, base64, bytes or a PIL image; else an error."
     if isinstance(src, str) and re.match(r'https?://\S+$', src): return _image_url(src)
-    if isinstance(src, str) and not _image_str(src) and Path(src).suffix.lower() in _img_exts: _read(Path(src).expanduser())
-    part = mk_part(src)
-    if part.get('type') != 'image_url': raise ConfigValueError(f"img: expected an image (path, URL, base64, bytes or PIL image), got {str(src)[:60]!r}")
+    part = _image_str(src) if isinstance(src, str) else mk_part(src)
+    if part is None and isinstance(src, str) and Path(src).suffix.lower() in _img_exts: _read(Path(src).expanduser())
+    if part is None or part.get('type') != 'image_url': raise ConfigValueError(f"img: expected an image (path, URL, base64, bytes or PIL image), got {str(src)[:60]!r}")
     return part
 
 # %% ../nbs/01_messages.ipynb #bb259f4b

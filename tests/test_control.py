@@ -106,8 +106,8 @@ def test_bad_max_concurrency_is_refused(bad):
 # --- bug 4: a missing local model ---------------------------------------------------------------------------------
 
 def _cli(args, tmp_path, **env):
+    "Run the CLI with `args` and HuggingFace's cache in `tmp_path`; `env` values of None unset a variable."
     env = {**os.environ, 'HF_HUB_CACHE': str(tmp_path/'hub'), **env}
-    env.pop('HF_HUB_OFFLINE', None) if env.get('HF_HUB_OFFLINE') is None else None
     return subprocess.run([sys.executable, '-c', 'import sys; from lisette.cli import main; sys.exit(main())', *args],
                           capture_output=True, text=True, env={k: v for k,v in env.items() if v is not None}, timeout=120)
 
