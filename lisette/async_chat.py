@@ -17,7 +17,8 @@ from .errors import ConfigTypeError, ConfigValueError, model_error
 from .messages import mk_tc_result, tc_parts
 from .tools import prep_tool_call, fmt_result, _err_text, _progress, _step, ToolProgress, ToolResult
 from .events import Stopwatch
-from .chat import Chat, _Turn, _text_chunk, _final, _Echo, _request_data, final_prompt, complete_stream, cite_footnotes
+from .toolstream import AsyncToolCallStream
+from .chat import Chat, _Turn, _final, _Reading, _drained, _request_data, final_prompt, complete_stream, cite_footnotes
 
 # %% ../nbs/04_async.ipynb #2f41f6fd
 async def astream_with_complete(agen, postproc=noop):
@@ -135,21 +136,30 @@ async def _atools(self:AsyncChat, t:_Turn, calls:list, ns:dict):
 # %% ../nbs/04_async.ipynb #fd3c1afa
 @patch
 async def _amodel(self:AsyncChat, t:_Turn, kw, prefill):
-    "One async model call, with its events: yields its chunks if streaming, then the complete response."
+    "One async model call, with its events: yields its chunks and argument streams, then the complete response."
     await self._aemit(t.event('message_start', _request_data(kw)))
-    sw,echo = Stopwatch(),_Echo(prefill)
+    sw,g = Stopwatch(),None
     try:
         if not kw.get('stream'): r = await acompletion(**kw)
         else:
-            if prefill:
-                yield (c := _text_chunk(prefill))
-                await self._aemit(t.event('message_update', c))
-            async for r in astream_with_complete(await acompletion(**kw), cite_footnotes):
-                if isinstance(r, ModelResponse): continue   # the last item
-                await self._aemit(self._seen(t, sw, echo, r))
-                yield r
+            g = astream_with_complete(await acompletion(**kw), cite_footnotes)
+            rd = _Reading(prefill, self.think_tokens, t.ns, sw, AsyncToolCallStream)
+            async def pull():
+                try: c = await anext(g)
+                except Exception as e: raise model_error(e, self.model)
+                if isinstance(c, ModelResponse): rd.end(c)   # the last item
+                else: rd.take(c, pull)
+            while rd.q or not rd.ended:
+                if not rd.q: await pull(); continue
+                if ev := self._update(t, o := rd.q.popleft()): await self._aemit(ev)
+                yield o
+            r = rd.result
     except Exception as e: raise model_error(e, self.model)
+    finally:
+        if g is not None: await g.aclose()
     await self._aemit(ev := self._done(t, sw, r, prefill))
+    if not kw.get('stream'):
+        for o in _drained(AsyncToolCallStream, r, t.ns): yield o
     yield ev.data
 
 @patch

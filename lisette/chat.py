@@ -8,6 +8,7 @@ __all__ = ['final_prompt', 'complete_stream', 'stream_with_complete', 'delta_tex
 
 # %% ../nbs/03_chat.ipynb #621e60f6
 import json, math, inspect, warnings
+from collections import deque
 from dataclasses import dataclass, field, fields, asdict
 import litellm
 from litellm.exceptions import ModelNotMappedError
@@ -16,9 +17,12 @@ from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
 from fastcore.basics import patch, noop
 from .compat import kw_alias, close_stream
 from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
-from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _msg_dict, _tcs
+from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dict, _tcs
 from .tools import lite_mk_func, tool_ns, tool_steps, run_sync, _step
 from .events import Event, Stopwatch, new_run_id
+from .caching import as_cache, with_ckpts
+from .thinking import as_think_tokens, ThinkSplitter, split_chunk, tail_chunk, split_message
+from .toolstream import ToolCallStream, streams_args
 from .approvals import Decision, ToolReview, as_decision, reviewer, load_state, STATE_FORMAT
 
 # %% ../nbs/03_chat.ipynb #6f5ab9bb
@@ -160,7 +164,7 @@ class Chat:
                  tools=None,       # functions (or schema dicts, with `ns`) the model may call
                  hist=None,        # initial history, in any form `mk_msgs` takes
                  ns=None,          # callables for schema-dict tools, by name
-                 cache=False,      # place prompt-cache checkpoints
+                 cache=False,      # prompt-cache checkpoints: True (at `cache_idxs`), 'rolling', 'static' (see `lisette.caching`)
                  cache_idxs=[-1],  # which messages get checkpoints (0 is the system prompt, if any)
                  ttl=None,         # cache TTL: '5m' or '1h'
                  api_base=None,    # server base URL, for self-hosted or proxied models
@@ -169,6 +173,7 @@ class Chat:
                  decide=None,      # how a blocking call decides them: a function (review) -> decision; else they're rejected
                  tool_exec=True,   # run the model's tool calls; False returns them for you to answer
                  on_event=None,    # a function, or a list of them, called with each `Event` of every call
+                 think_tokens=None, # inline reasoning to move to `reasoning_content`: True (`<think>`), or (start, end[, open])
                  **kwargs):        # further `litellm.completion` arguments for every call (e.g. max_tokens)
         if not isinstance(model, str) or not model: raise ConfigTypeError(f"model: expected a litellm model name, got {model!r}")
         if model.startswith('local/'): _use_local(model)
@@ -181,6 +186,7 @@ class Chat:
         self.use,self._api_key = Use(),_check_type('api_key', api_key, (str, type(None)), 'a string')
         self.review,self.decide = reviewer(review),_check_fn('decide', decide, 'a function (review) -> decision')
         self.tool_exec,self.on_event = _check_type('tool_exec', tool_exec, bool, 'True or False'),_callbacks(on_event)
+        self.think_tokens = as_think_tokens(think_tokens)
 
     def __repr__(self):
         key = ', api_key=[secure]' if self._api_key else ''
@@ -188,6 +194,11 @@ class Chat:
 
     @property
     def cost(self) -> float: return self.use.cost
+
+    @property
+    def cache(self): return self._cache
+    @cache.setter
+    def cache(self, v): self._cache = as_cache(v)   # a strategy name becomes its object once, here
 
 # %% ../nbs/03_chat.ipynb #e02cfd60
 def call_opts(think=None, search=None, **kw) -> dict:
@@ -245,11 +256,16 @@ def _sendable(m):
     return m if all(f is tc for f,tc in zip(fixed, tcs or [])) else {**m, 'tool_calls':fixed}
 
 @patch
+def _ckpts(self:Chat, msgs:list) -> list:
+    "Positions in request `msgs` that get a cache checkpoint: `cache_idxs`'s, or the strategy's."
+    return _cache_positions(msgs, _check_cache_idxs(self.cache_idxs)) if self.cache is True else self.cache.ckpts(msgs)
+
+@patch
 def _request(self:Chat, t:_Turn, last=False) -> dict:
     "The `litellm.completion` arguments for call `t`'s next model call (`last`: the loop's last step)."
     prefill = t.prefill if t.step == 0 else None
-    msgs = mk_msgs(([{'role':'system', 'content':self.sp}] if self.sp else []) + self._base(t) + t.pending,
-                   cache=self.cache, cache_idxs=self.cache_idxs, ttl=self.ttl)
+    msgs = mk_msgs(([{'role':'system', 'content':self.sp}] if self.sp else []) + self._base(t) + t.pending)
+    if self.cache: msgs = with_ckpts(msgs, self._ckpts(msgs), _check_ttl(self.ttl))
     if prefill: msgs.append({'role':'assistant', 'content':prefill})
     msgs = [_sendable(_msg_dict(m) if isinstance(m, Message) else m) for m in msgs]
     kw = {'model':self.model, 'messages':msgs, 'temperature':self.temp, **self.kw, **t.opts}
@@ -356,9 +372,10 @@ class _Echo:
 
 @patch
 def _post(self:Chat, r, prefill=None):
-    "Record response `r`'s usage, restore its `prefill` (once), and normalise empty content."
+    "Record response `r`'s usage, restore its `prefill` (once), split off inline reasoning, and normalise empty content."
     msg = r.choices[0].message
     if prefill and not (msg.content or '').startswith(prefill): msg.content = prefill + (msg.content or '')
+    if self.think_tokens: split_message(self.think_tokens, msg)
     if msg.tool_calls and not msg.content: msg.content = None
     self.use += Use.from_response(r, self.model)
     return r
@@ -370,12 +387,42 @@ def _settle(r):
     "The value of `r`, run to completion first if it is awaitable (on a worker thread's loop)."
     return run_sync(r) if inspect.isawaitable(r) else r
 
+class _Reading:
+    "One model stream as a call reads it: each chunk fixed once as it arrives, then queued with the tool-call streams it starts."
+    def __init__(self, prefill, think, ns:dict, sw:Stopwatch, kind=ToolCallStream):
+        self.echo,self.sp,self.sw,self.kind = _Echo(prefill),think and ThinkSplitter(think),sw,kind
+        self.names,self.calls,self.q,self.ended,self.result = {n for n,f in ns.items() if streams_args(f)},{},deque(),False,None
+        if prefill: self.q.append(self._split(_text_chunk(prefill)))
+
+    def _split(self, c): return split_chunk(self.sp, c) if self.sp else c
+
+    def take(self, c, pull):
+        "Chunk `c` arrived: drop a repeated prefill, time it, split off reasoning, feed or start its calls' argument streams."
+        self.echo(c)
+        if delta_text(c): self.sw.tick()
+        self.q.append(self._split(c))
+        d = _delta(c)
+        for tc in (d.tool_calls or []) if d else []:
+            s = self.calls.get(tc.index)
+            if s is None and tc.id and tc.function.name in self.names:
+                s = self.calls[tc.index] = self.kind(tc.id, tc.function.name, pull)
+                self.q.append(s)
+            if s is not None: s._feed(tc.function.arguments)
+
+    def end(self, r):
+        "The stream ended with response `r`: queue what the reasoning splitter held back, and end the argument streams."
+        self.ended,self.result = True,r
+        if self.sp and (c := tail_chunk(self.sp)): self.q.append(c)
+        for s in self.calls.values(): s._end(r is not None)
+
+def _drained(kind, r, ns:dict) -> list:
+    "The calls in response `r` of tools marked `stream_args`, as complete `kind` streams."
+    return [kind.drained(tc) for tc in r.choices[0].message.tool_calls or [] if streams_args(ns.get(tc_parts(tc)[1]))]
+
 @patch
-def _seen(self:Chat, t:_Turn, sw:Stopwatch, echo, c) -> Event:
-    "Note stream chunk `c` (its repeated prefill dropped, its first token timed); its `message_update` event."
-    echo(c)
-    if delta_text(c): sw.tick()
-    return t.event('message_update', c)
+def _update(self:Chat, t:_Turn, o) -> Event|None:
+    "The `message_update` event for stream item `o`, if it is a chunk."
+    return t.event('message_update', o) if isinstance(o, ModelResponseStream) else None
 
 @patch
 def _done(self:Chat, t:_Turn, sw:Stopwatch, r, prefill) -> Event:
@@ -389,22 +436,29 @@ def _emit(self:Chat, ev:Event):
 
 @patch
 def _model(self:Chat, t:_Turn, kw, prefill):
-    "One model call, with its events: yields its chunks if streaming, returns the complete response."
+    "One model call, with its events: yields its chunks and argument streams, returns the complete response."
     self._emit(t.event('message_start', _request_data(kw)))
-    sw,echo = Stopwatch(),_Echo(prefill)
+    sw,g = Stopwatch(),None
     try:
         if not kw.get('stream'): r = completion(**kw)
         else:
             g = stream_with_complete(completion(**kw), cite_footnotes)
-            if prefill:
-                yield (c := _text_chunk(prefill))
-                self._emit(t.event('message_update', c))
-            while not (s := _step(g))[0]:
-                self._emit(self._seen(t, sw, echo, s[1]))
-                yield s[1]
-            r = s[1]
+            rd = _Reading(prefill, self.think_tokens, t.ns, sw)
+            def pull():
+                try: s = _step(g)
+                except Exception as e: raise model_error(e, self.model)
+                if s[0]: rd.end(s[1])
+                else: rd.take(s[1], pull)
+            while rd.q or not rd.ended:
+                if not rd.q: pull(); continue
+                if ev := self._update(t, o := rd.q.popleft()): self._emit(ev)
+                yield o
+            r = rd.result
     except Exception as e: raise model_error(e, self.model)
+    finally:
+        if g is not None: g.close()
     self._emit(ev := self._done(t, sw, r, prefill))
+    if not kw.get('stream'): yield from _drained(ToolCallStream, r, t.ns)
     return ev.data
 
 @patch
