@@ -13,6 +13,7 @@ import lisette.compat as _compat, lisette.errors as _errors, lisette.messages as
 import lisette.chat as _chat, lisette.async_chat as _async_chat, lisette.display as _display
 import lisette.jsonstream as _jsonstream, lisette.statemachine as _statemachine
 import lisette.approvals as _approvals, lisette.events as _events
+import lisette.structured as _structured, lisette.caching as _caching, lisette.thinking as _thinking, lisette.toolstream as _toolstream
 from .compat import *
 from .errors import *
 from .messages import *
@@ -24,5 +25,10 @@ from .jsonstream import *
 from .statemachine import *
 from .approvals import *
 from .events import *
-_modules = (_compat, _errors, _messages, _tools, _chat, _async_chat, _display, _jsonstream, _statemachine, _approvals, _events)
+from .structured import *
+from .caching import *
+from .thinking import *
+from .toolstream import *
+_modules = (_compat, _errors, _messages, _tools, _chat, _async_chat, _display, _jsonstream, _statemachine, _approvals, _events,
+            _structured, _caching, _thinking, _toolstream)
 __all__ = [n for m in _modules for n in m.__all__]
