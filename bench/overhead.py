@@ -1,0 +1,147 @@
+"""Measure what lisette's `Chat` costs on top of raw litellm, the openai SDK and raw httpx, against an instant server.
+
+    python bench/overhead.py [--quick] [--chunks 2000] [--reps 5] [--only blocking,stream,tools] [--profile]
+
+Cases, each in the OpenAI chat-completions format (`openai/...`, api_base `.../v1`) and the Anthropic Messages format
+(`anthropic/...`, api_base the server root), all served by `bench/wire.py` from a child process:
+- blocking: `Chat(model, api_base=..., api_key='x')('hi')` vs `litellm.completion` vs the openai SDK vs httpx.post + json.loads
+- stream: a `--chunks`-chunk answer through `Chat(stream=True)`, through `StreamFormatter().format_stream`, vs raw
+  `litellm.completion(stream=True)` vs the openai SDK stream vs httpx line streaming + json.loads per event
+- tools: a 5-step tool loop (`Chat(tools=[add])(..., max_steps=5)`, the server calls `add` 4 times, then answers)
+  vs the same 5 calls made by hand with `litellm.completion`
+The variants of a case run in turn, their order alternating between repeats; figures are medians over the repeats.
+`--profile` runs the OpenAI `Chat` stream once under cProfile and prints its top lisette/litellm entries.
+"""
+import os, json, time, argparse, statistics, cProfile, pstats
+from importlib.metadata import version
+os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
+import httpx, openai, litellm
+from lisette.chat import Chat
+from lisette.display import StreamFormatter
+from wire import serve, oai_base, anth_base
+
+litellm.suppress_debug_info = True
+try: import anthropic
+except ImportError: anthropic = None
+OAI,ANTH = 'openai/gpt-4o-mini','anthropic/claude-sonnet-4-5'
+MSGS = [{'role': 'user', 'content': 'hi'}]
+ANTH_HDRS = {'x-api-key': 'x', 'anthropic-version': '2023-06-01'}
+
+def add(a:int, b:int) -> int:
+    "Add `a` and `b`"
+    return a + b
+ADD = {'type': 'function', 'function': {'name': 'add', 'description': 'Add `a` and `b`', 'parameters': {'type': 'object',
+       'properties': {'a': {'type': 'integer'}, 'b': {'type': 'integer'}}, 'required': ['a', 'b']}}}
+
+def drain(it):
+    "Consume iterator `it`"
+    for _ in it: pass
+
+def compare(fs:dict, reps:int, inner:int=1) -> dict:
+    "Median seconds per call of each function in `fs`, run `inner` times a repeat, in alternating order"
+    for f in fs.values(): f()                                   # warm up: clients, caches, imports
+    ts = {k: [] for k in fs}
+    for r in range(reps):
+        for k in (list(fs) if r % 2 == 0 else list(fs)[::-1]):
+            t = time.perf_counter()
+            for _ in range(inner): fs[k]()
+            ts[k].append((time.perf_counter() - t) / inner)
+    return {k: statistics.median(v) for k,v in ts.items()}
+
+def raw_fns(fmt, base, hx, stream):
+    "The openai-SDK (if any) and raw-httpx functions for format `fmt` against `base`"
+    if fmt == 'openai':
+        body,url,hdrs = dict(model='gpt-4o-mini', messages=MSGS, temperature=0),base + '/chat/completions',{'authorization': 'Bearer x'}
+        cli = openai.OpenAI(base_url=base, api_key='x')
+        sdk = lambda: cli.chat.completions.create(**body, **(dict(stream=True, stream_options={'include_usage': True}) if stream else {}))
+    else:
+        body,url,hdrs = dict(model='claude-sonnet-4-5', max_tokens=4096, messages=MSGS, temperature=0),base + '/v1/messages',ANTH_HDRS
+        cli = anthropic and anthropic.Anthropic(base_url=base, api_key='x')
+        sdk = cli and (lambda: cli.messages.create(**body, stream=stream))
+    if not stream: return (sdk, lambda: json.loads(hx.post(url, json=body, headers=hdrs).content))
+    def raw():
+        with hx.stream('POST', url, json=body | dict(stream=True), headers=hdrs) as r:
+            for line in r.iter_lines():
+                if line.startswith('data: ') and line != 'data: [DONE]': json.loads(line[6:])
+    return (sdk and (lambda: drain(sdk())), raw)
+
+def fmt_cases(fmt, url, a, hx) -> list:
+    "Rows (case, format, variant, µs, unit) of the blocking and stream cases for wire format `fmt`"
+    model,base = (OAI, oai_base) if fmt == 'openai' else (ANTH, anth_base)
+    b1,bn,rows = base(url, 5),base(url, a.chunks),[]
+    lite = dict(model=model, messages=MSGS, api_key='x', temperature=0)
+    if 'blocking' in a.only:
+        sdk,raw = raw_fns(fmt, b1, hx, False)
+        fs = {'Chat': lambda: Chat(model, api_base=b1, api_key='x')('hi'),
+              'raw litellm': lambda: litellm.completion(**lite, api_base=b1),
+              'openai SDK' if fmt == 'openai' else 'anthropic SDK': sdk, 'raw httpx+json': raw}
+        rows += [('blocking', fmt, k, v*1e6, 'call') for k,v in compare({k:f for k,f in fs.items() if f}, a.reps, a.inner).items()]
+    if 'stream' in a.only:
+        sdk,raw = raw_fns(fmt, bn, hx, True)
+        chat = lambda: Chat(model, api_base=bn, api_key='x')('hi', stream=True)
+        fs = {'Chat(stream=True)': lambda: drain(chat()), 'StreamFormatter': lambda: drain(StreamFormatter().format_stream(chat())),
+              'raw litellm': lambda: drain(litellm.completion(**lite, api_base=bn, stream=True, stream_options={'include_usage': True})),
+              'openai SDK' if fmt == 'openai' else 'anthropic SDK': sdk, 'raw httpx+json': raw}
+        res = compare({k:f for k,f in fs.items() if f}, a.stream_reps)
+        rows += [('stream', fmt, k, v*1e6/a.chunks, 'chunk') for k,v in res.items()]
+    if 'tools' in a.only:
+        bt = base(url, 5, 4)
+        def by_hand():
+            msgs = list(MSGS)
+            for _ in range(5):
+                m = litellm.completion(**(lite | dict(messages=msgs)), api_base=bt, tools=[ADD]).choices[0].message
+                msgs.append({'role': 'assistant', 'content': m.content, 'tool_calls': [tc.model_dump() for tc in m.tool_calls or []]})
+                if not m.tool_calls: break
+                msgs += [{'role': 'tool', 'tool_call_id': tc.id, 'name': tc.function.name,
+                          'content': str(add(**json.loads(tc.function.arguments)))} for tc in m.tool_calls]
+        fs = {'Chat tool loop': lambda: Chat(model, api_base=bt, api_key='x', tools=[add])('hi', max_steps=5), 'raw litellm': by_hand}
+        rows += [('tools', fmt, k, v*1e6, 'loop') for k,v in compare(fs, a.reps, max(1, a.inner // 4)).items()]
+    return rows
+
+GOALS = {('blocking', 'Chat'): ('raw litellm', 1.05), ('stream', 'Chat(stream=True)'): ('raw httpx+json', 2.0),
+         ('stream', 'StreamFormatter'): ('raw httpx+json', 2.0)}
+
+def report(rows):
+    "Print the summary table, then each ratio next to its goal"
+    us = {(c, f, v): x for c,f,v,x,_ in rows}
+    ratio = lambda x, base: f"{x/base:8.2f}x" if base else ' '*9
+    print(f"\n{'case':9} {'format':9} {'variant':18} {'µs per':>14} {'/ litellm':>10} {'/ httpx':>9}")
+    for c,f,v,x,unit in rows:
+        print(f"{c:9} {f:9} {v:18} {x:9.1f} {unit:>5} {ratio(x, us.get((c, f, 'raw litellm')))} {ratio(x, us.get((c, f, 'raw httpx+json')))}")
+    print()
+    for c,f,v,x,_ in rows:
+        if (g := GOALS.get((c, v))) and (c, f, g[0]) in us:
+            print(f"{f} {c}: {v} / {g[0]}: {x / us[(c, f, g[0])]:.2f}x (goal <= {g[1]}x)")
+        if c == 'tools' and v != 'raw litellm': print(f"{f} tools: {v} / raw litellm by hand: {x / us[(c, f, 'raw litellm')]:.2f}x")
+
+def profile(url, chunks):
+    "Profile one OpenAI `Chat` stream of `chunks` chunks; print the top lisette/litellm entries by cumulative time"
+    b = oai_base(url, chunks)
+    drain(Chat(OAI, api_base=b, api_key='x')('hi', stream=True))
+    pr = cProfile.Profile()
+    pr.runcall(lambda: drain(Chat(OAI, api_base=b, api_key='x')('hi', stream=True)))
+    pstats.Stats(pr).sort_stats('cumtime').print_stats(r'lisette/|litellm/', 25)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help='few repeats, for a busy machine')
+    ap.add_argument('--chunks', type=int, default=2000, help='chunks of the streamed answer')
+    ap.add_argument('--reps', type=int, default=7, help='repeats of the blocking and tool cases')
+    ap.add_argument('--inner', type=int, default=20, help='calls per repeat of the blocking case')
+    ap.add_argument('--stream-reps', type=int, default=5, help='repeats of the stream case (one stream each)')
+    ap.add_argument('--formats', default='openai,anthropic')
+    ap.add_argument('--only', default='blocking,stream,tools')
+    ap.add_argument('--profile', action='store_true', help='also profile one OpenAI Chat stream')
+    a = ap.parse_args()
+    if a.quick: a.reps,a.inner,a.stream_reps = 3,5,2
+    print(f'litellm {version("litellm")}, openai {openai.__version__}, httpx {httpx.__version__}, anthropic SDK: '
+          f'{anthropic.__version__ if anthropic else "not installed"}; {a.chunks} chunks a stream, {os.cpu_count()} cores')
+    with serve() as url, httpx.Client() as hx:
+        rows = []
+        for fmt in a.formats.split(','):
+            rows += fmt_cases(fmt, url, a, hx)
+            print(f'{fmt}: done', flush=True)
+        report(rows)
+        if a.profile: profile(url, a.chunks)
+
+if __name__ == '__main__': main()
