@@ -33,6 +33,11 @@ def add(a:int, b:int) -> int:
 ADD = {'type': 'function', 'function': {'name': 'add', 'description': 'Add `a` and `b`', 'parameters': {'type': 'object',
        'properties': {'a': {'type': 'integer'}, 'b': {'type': 'integer'}}, 'required': ['a', 'b']}}}
 
+def litellm_default():
+    "litellm as a user has it: with the per-chunk logging that `Chat` turns off while no callback listens"
+    litellm.disable_streaming_logging = False
+    return litellm
+
 def drain(it):
     "Consume iterator `it`"
     for _ in it: pass
@@ -80,7 +85,7 @@ def fmt_cases(fmt, url, a, hx) -> list:
         sdk,raw = raw_fns(fmt, bn, hx, True)
         chat = lambda: Chat(model, api_base=bn, api_key='x')('hi', stream=True)
         fs = {'Chat(stream=True)': lambda: drain(chat()), 'StreamFormatter': lambda: drain(StreamFormatter().format_stream(chat())),
-              'raw litellm': lambda: drain(litellm.completion(**lite, api_base=bn, stream=True, stream_options={'include_usage': True})),
+              'raw litellm': lambda: drain(litellm_default().completion(**lite, api_base=bn, stream=True, stream_options={'include_usage': True})),
               'openai SDK' if fmt == 'openai' else 'anthropic SDK': sdk, 'raw httpx+json': raw}
         res = compare({k:f for k,f in fs.items() if f}, a.stream_reps)
         rows += [('stream', fmt, k, v*1e6/a.chunks, 'chunk') for k,v in res.items()]

@@ -12,7 +12,7 @@ import litellm
 from litellm import acompletion, ModelResponse
 from fastcore.basics import patch, noop
 from fastcore.meta import delegates
-from .compat import close_clients_at_exit, aclose_stream
+from .compat import close_clients_at_exit, aclose_stream, quiet_stream_logging
 from .errors import ConfigTypeError, ConfigValueError, model_error
 from .messages import mk_tc_result, tc_parts
 from .tools import prep_tool_call, fmt_result, _err_text, _progress, _step, ToolProgress, ToolResult
@@ -142,6 +142,7 @@ async def _amodel(self:AsyncChat, t:_Turn, kw, prefill):
     try:
         if not kw.get('stream'): r = await acompletion(**kw)
         else:
+            quiet_stream_logging()
             g = astream_with_complete(await acompletion(**kw), cite_footnotes)
             rd = _Reading(prefill, self.think_tokens, t.ns, sw, AsyncToolCallStream)
             async def pull():

@@ -15,7 +15,7 @@ from litellm.exceptions import ModelNotMappedError
 from litellm import completion, ModelResponse, Message
 from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
 from fastcore.basics import patch, noop
-from .compat import kw_alias, close_stream
+from .compat import kw_alias, close_stream, quiet_stream_logging
 from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
 from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dict, _tcs
 from .tools import lite_mk_func, tool_ns, tool_steps, run_sync, _step
@@ -442,6 +442,7 @@ def _model(self:Chat, t:_Turn, kw, prefill):
     try:
         if not kw.get('stream'): r = completion(**kw)
         else:
+            quiet_stream_logging()
             g = stream_with_complete(completion(**kw), cite_footnotes)
             rd = _Reading(prefill, self.think_tokens, t.ns, sw)
             def pull():
