@@ -86,6 +86,8 @@ def _n(o, *path):
 
 def _cost(r, model=None) -> float:
     "Cost of response `r` priced as `model` (default: the response's own); 0 for a model litellm has no price for."
+    hp = getattr(r, '_hidden_params', None) or {}
+    if isinstance(c := hp.get('response_cost'), (int, float)) and model in (None, hp.get('litellm_model_name')): return float(c)
     try: return litellm.completion_cost(completion_response=r, model=model) or 0.
     except ModelNotMappedError: return 0.
     except Exception as e:
