@@ -101,3 +101,13 @@ def test_chat_stream_splits_like_the_whole(fx, c):
     assert got == want
     msg = chat.hist[-1]
     assert ((getattr(msg, 'reasoning_content', None) or ''), msg.content or '') == want
+
+def test_prefill_opens_reasoning(fx):
+    "A prefill holding the start token: the stream and the stored message agree on what is reasoning."
+    fx.push(pieces_reply(['I should', ' greet.</th', 'ink>\n', 'Hello!']))
+    chat = oai_chat(fx, think_tokens=True)
+    items = list(chat('hi', prefill='<think>', stream=True))
+    ds = [o.choices[0].delta for o in items[:-1] if o.choices]
+    assert ''.join(getattr(d, 'reasoning_content', None) or '' for d in ds) == 'I should greet.'
+    assert ''.join(d.content or '' for d in ds) == 'Hello!'
+    assert (chat.hist[-1].reasoning_content, chat.hist[-1].content) == ('I should greet.', 'Hello!')
