@@ -8,7 +8,7 @@ __all__ = ['Rolling', 'approx_tokens', 'Static', 'as_cache', 'with_ckpts']
 # %% ../nbs/18_caching.ipynb #a7c6c768
 import json
 from .messages import _plain, _add_cache_control, _role
-from .errors import ConfigTypeError, ConfigValueError
+from .errors import ConfigValueError
 
 # %% ../nbs/18_caching.ipynb #580ca6a0
 class Rolling:

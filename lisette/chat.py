@@ -17,7 +17,7 @@ from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
 from fastcore.basics import patch, noop
 from .compat import kw_alias, close_stream, quiet_stream_logging
 from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
-from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dict, _tcs
+from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dict, _tcs, _delta
 from .tools import lite_mk_func, tool_ns, tool_steps, run_sync, _step
 from .events import Event, Stopwatch, new_run_id
 from .caching import as_cache, with_ckpts
@@ -44,11 +44,6 @@ def stream_with_complete(gen, postproc=noop):
     return complete_stream(gen, chunks, postproc)
 
 # %% ../nbs/03_chat.ipynb #c9f5bcdc
-def _delta(chunk):
-    "The delta of stream chunk `chunk`'s first choice, or None."
-    chs = getattr(chunk, 'choices', None)
-    return getattr(chs[0], 'delta', None) if chs else None
-
 @kw_alias(msg='chunk')
 def delta_text(chunk) -> str|None:
     "The printable part of stream chunk `chunk`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."

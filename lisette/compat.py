@@ -93,7 +93,7 @@ async def aclose_stream(stream):
 _quieted = False   # whether the flag is on because we set it
 
 def _listening() -> bool:
-    "Whether anything in litellm would receive a stream's chunks: a callback of any kind, or a response cache."
+    "Whether anything in litellm would receive a stream's chunks: a logger in `callbacks`, a success callback, or a response cache."
     return bool(litellm.cache or litellm.callbacks or litellm.success_callback or litellm._async_success_callback)
 
 def quiet_stream_logging() -> bool:

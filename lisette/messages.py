@@ -22,6 +22,11 @@ def _text(c) -> str:
     if isinstance(c, list): return ''.join(p.get('text', '') for p in c if isinstance(p, dict))
     return c or ''
 
+def _delta(chunk):
+    "The delta of stream chunk `chunk`'s first choice, or None."
+    chs = getattr(chunk, 'choices', None)
+    return getattr(chs[0], 'delta', None) if chs else None
+
 def contents(r) -> str:
     "The text of the first choice's message in response `r` (`''` when there is none)."
     m = r.choices[0].message

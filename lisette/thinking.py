@@ -9,6 +9,7 @@ __all__ = ['ThinkTokens', 'as_think_tokens', 'ThinkSplitter', 'split_chunk', 'ta
 from dataclasses import dataclass
 from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
 from .errors import ConfigTypeError, ConfigValueError
+from .messages import _delta
 
 # %% ../nbs/16_thinking.ipynb #b235a6eb
 @dataclass(frozen=True)
@@ -75,10 +76,6 @@ class ThinkSplitter:
         return r1+r2,a1+a2
 
 # %% ../nbs/16_thinking.ipynb #54eb6a6e
-def _delta(chunk):
-    chs = getattr(chunk, 'choices', None)
-    return getattr(chs[0], 'delta', None) if chs else None
-
 def _join(a, b) -> str|None: return ((a or '') + (b or '')) or None
 
 def split_chunk(sp:ThinkSplitter, chunk):

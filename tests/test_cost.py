@@ -1,7 +1,7 @@
 """A chat's cost: litellm's own price for a blocking response, our pricing for a streamed one, the same figures."""
 import litellm
 from conftest import ok, oai_chat
-from lisette.chat import Chat, Use
+from lisette.chat import Use
 
 def test_blocking_and_streamed_cost_agree(fx):
     "The price litellm put on a blocking response is the one `completion_cost` gives; a stream costs the same."

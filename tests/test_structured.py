@@ -11,7 +11,7 @@ from lisette.async_chat import AsyncChat
 from lisette.errors import ConfigTypeError, ConfigValueError, SchemaError, StructuredOutputError, ModelServerError
 from lisette.structured import as_model, output_spec, native_output, _json_in, _Invalid
 from lisette.tools import _json_schema
-from conftest import ok, tool_reply, status, oai_chat, anth_chat, snapshot, same, primed, NO_RETRY
+from conftest import ok, tool_reply, status, oai_chat, anth_chat, snapshot, primed, NO_RETRY
 
 # --- classes as schemas ---------------------------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ too), and fed piece by piece: the result must equal splitting the whole reply at
 structure we know, the reasoning and answer we put in. Each pure property runs 1,000 examples; the chat property
 sends its pieces as real SSE chunks through litellm to a loopback server.
 """
-import json
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
 from conftest import _stream_head, _chunk, _end_chunks, sse, oai_chat

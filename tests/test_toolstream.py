@@ -52,18 +52,19 @@ def test_arguments_cut_anywhere(fx, title, body, ascii, points):
             got += [''.join(o.expect_arg('body')), ''.join(o.expect_arg('title')), o.arguments]
     assert got == [body, title, json.loads(args)]
 
-def test_two_calls_read_out_of_order(fx):
-    "Two calls in one reply: reading the second first pulls through the first, and each gets only its own text."
+def test_two_calls_each_get_their_own_text(fx):
+    "Two calls in one reply: the first, read as soon as it appears, stops at its own end; the second gets only its text."
     a,b = json.dumps({'title': 'A', 'body': 'first body'}),json.dumps({'title': 'B', 'body': 'second'})
     fx.push(calls_reply([('note', cut(a, range(0, 60, 3))), ('note', cut(b, range(0, 60, 2)))]), ok('done'))
     chat = oai_chat(fx, tools=[note])
-    seen,items = [],[]
+    seen,early = [],None
     for o in chat('go', stream=True):
-        items.append(o)
-        if isinstance(o, ToolCallStream): seen.append(o)
-        if len(seen) == 1 and isinstance(o, ToolCallStream): first = o
+        if not isinstance(o, ToolCallStream): continue
+        seen.append(o)
+        if len(seen) == 1: early = (''.join(o.expect_arg('body')), o.arguments, o.ended)
+    assert early == ('first body', json.loads(a), False)   # read while the model was still streaming
     assert [s.id for s in seen] == ['call_0', 'call_1']
-    assert seen[1].arguments == json.loads(b) and seen[0].arguments == json.loads(a)
+    assert seen[1].arguments == json.loads(b) and ''.join(seen[1].texts) == b
     assert [m['content'] for m in chat.hist if isinstance(m, dict) and m.get('role') == 'tool'] == ['A: 10', 'B: 6']
 
 def test_reading_ahead_loses_no_chunk(fx):
