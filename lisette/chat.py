@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['final_prompt', 'complete_stream', 'stream_with_complete', 'delta_text', 'cite_footnote', 'cite_footnotes', 'Use',
-           'Chat', 'call_opts', 'client_calls']
+           'Chat', 'call_opts', 'client_calls', 'open_stream']
 
 # %% ../nbs/03_chat.ipynb #621e60f6
 import json, math, inspect, warnings
@@ -15,6 +15,7 @@ from litellm.exceptions import ModelNotMappedError
 from litellm import completion, ModelResponse, Message
 from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
 from fastcore.basics import patch, noop
+from .fastpath import fast_stream
 from .compat import kw_alias, close_stream, quiet_stream_logging
 from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
 from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dict, _tcs, _delta
@@ -44,10 +45,8 @@ def stream_with_complete(gen, postproc=noop):
     return complete_stream(gen, chunks, postproc)
 
 # %% ../nbs/03_chat.ipynb #c9f5bcdc
-@kw_alias(msg='chunk')
-def delta_text(chunk) -> str|None:
-    "The printable part of stream chunk `chunk`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."
-    d = _delta(chunk)
+def _printable(d) -> str|None:
+    "The printable part of delta `d`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."
     if d is None: return None
     if d.content: return d.content
     if d.tool_calls:
@@ -55,6 +54,11 @@ def delta_text(chunk) -> str|None:
         if names: return f'\n{names}\n'
     if getattr(d, 'reasoning_content', None): return '🧠'
     return None
+
+@kw_alias(msg='chunk')
+def delta_text(chunk) -> str|None:
+    "The printable part of stream chunk `chunk`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."
+    return _printable(_delta(chunk))
 
 # %% ../nbs/03_chat.ipynb #e04b312b
 def _footnote(c:dict) -> str:
@@ -377,6 +381,12 @@ def _post(self:Chat, r, prefill=None):
     self.use += Use.from_response(r, self.model)
     return r
 
+# %% ../nbs/03_chat.ipynb #2aaacfbd
+def open_stream(kw:dict):
+    "Send streamed request `kw`: a generator of its chunks returning the complete response, read by lisette where it can."
+    w = completion(**kw)
+    return fast_stream(w, kw) or stream_with_complete(w, cite_footnotes)
+
 # %% ../nbs/03_chat.ipynb #c6f5a629
 def _text_chunk(text): return ModelResponseStream(choices=[StreamingChoices(delta=Delta(content=text, role='assistant'))])
 
@@ -395,10 +405,9 @@ class _Reading:
 
     def take(self, c, pull):
         "Chunk `c` arrived: drop a repeated prefill, time it, split off reasoning, feed or start its calls' argument streams."
-        self.echo(c)
-        if delta_text(c): self.sw.tick()
+        d = _delta(self.echo(c))
+        if _printable(d): self.sw.tick()
         self.q.append(self._split(c))
-        d = _delta(c)
         for tc in (d.tool_calls or []) if d else []:
             s = self.calls.get(tc.index)
             if s is None and tc.id and tc.function.name in self.names:
@@ -418,8 +427,8 @@ def _drained(kind, r, ns:dict) -> list:
 
 @patch
 def _update(self:Chat, t:_Turn, o) -> Event|None:
-    "The `message_update` event for stream item `o`, if it is a chunk."
-    return t.event('message_update', o) if isinstance(o, ModelResponseStream) else None
+    "The `message_update` event for stream item `o`, if it is a chunk and an `on_event` callback listens."
+    return t.event('message_update', o) if self.on_event and isinstance(o, ModelResponseStream) else None
 
 @patch
 def _done(self:Chat, t:_Turn, sw:Stopwatch, r, prefill) -> Event:
@@ -440,7 +449,7 @@ def _model(self:Chat, t:_Turn, kw, prefill):
         if not kw.get('stream'): r = completion(**kw)
         else:
             quiet_stream_logging()
-            g = stream_with_complete(completion(**kw), cite_footnotes)
+            g = open_stream(kw)
             rd = _Reading(prefill, self.think_tokens, t.ns, sw)
             def pull():
                 try: s = _step(g)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build the docs site (no server needed; a broken page fails the suite), run every notebook (nbdev_test, one at a time:
-# they share one 2-core model server), then pytest (tests/test_docs.py checks the site in Chromium).
+# they share one 2-core model server), then pytest (tests/test_docs.py checks the site in Chromium). Streams are read by
+# lisette's own reader (lisette.fastpath) by default; the notebooks and the streaming tests then run again with
+# LISETTE_STREAM=litellm, so both readers pass the same suite.
 # Expects LISETTE_TEST_API_BASE (set by `lisette-llama run`). Prints per-notebook times and the counts.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -8,17 +10,25 @@ s=$(date +%s)
 if bash tools/build_docs.sh; then docs=0; r=ok; else docs=1; r=FAILED; fi
 echo "[docs] site build: $r, $(( $(date +%s)-s ))s"
 pass=0; fail=0; failed=(); cells=0
-for nb in nbs/[0-9]*.ipynb nbs/index.ipynb; do
-  [ -f "$nb" ] || continue
-  n=$(python -c "import json,sys; print(sum(c['cell_type']=='code' for c in json.load(open(sys.argv[1]))['cells']))" "$nb")
-  s=$(date +%s)
-  if nbdev_test --path "$nb" --n_workers 0 --do_print; then pass=$((pass+1)); cells=$((cells+n)); r=ok
-  else fail=$((fail+1)); failed+=("$nb"); r=FAILED; fi
-  echo "[notebook] $nb: $r, $n code cells, $(( $(date +%s)-s ))s"
+for reader in lisette litellm; do
+  [ $reader = litellm ] && export LISETTE_STREAM=litellm
+  for nb in nbs/[0-9]*.ipynb nbs/index.ipynb; do
+    [ -f "$nb" ] || continue
+    n=$(python -c "import json,sys; print(sum(c['cell_type']=='code' for c in json.load(open(sys.argv[1]))['cells']))" "$nb")
+    s=$(date +%s)
+    if nbdev_test --path "$nb" --n_workers 0 --do_print; then pass=$((pass+1)); cells=$((cells+n)); r=ok
+    else fail=$((fail+1)); failed+=("$nb ($reader reader)"); r=FAILED; fi
+    echo "[notebook] $nb, streams read by $reader: $r, $n code cells, $(( $(date +%s)-s ))s"
+  done
 done
-echo "notebooks: $pass passed, $fail failed ($cells code cells run)"
+unset LISETTE_STREAM
+echo "notebooks: $pass passed, $fail failed ($cells code cells run; every notebook once per stream reader)"
 [ $fail -eq 0 ] || echo "failed notebooks: ${failed[*]}"
-prc=0
+prc=0; lrc=0
 if ls tests/test_*.py >/dev/null 2>&1; then python -m pytest -q tests; prc=$?; fi
+# The tests that stream through Chat, again with litellm's reader.
+echo "[pytest] streaming tests with LISETTE_STREAM=litellm"
+LISETTE_STREAM=litellm python -m pytest -q tests/test_faults.py tests/test_control.py tests/test_toolstream.py \
+  tests/test_thinking.py tests/test_structured.py tests/test_cost.py tests/test_secrets.py; lrc=$?
 [ $docs -eq 0 ] || echo "the docs site failed to build (see [docs] above)"
-[ $fail -eq 0 ] && [ $prc -eq 0 ] && [ $docs -eq 0 ]
+[ $fail -eq 0 ] && [ $prc -eq 0 ] && [ $lrc -eq 0 ] && [ $docs -eq 0 ]
