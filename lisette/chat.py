@@ -30,8 +30,7 @@ from .approvals import Decision, ToolReview, as_decision, reviewer, load_state, 
 def complete_stream(gen, chunks:list, postproc=noop) -> ModelResponse:
     "The complete response from stream `gen`'s `chunks`; raises `IncompleteStreamError` if the provider never finished."
     if getattr(gen, 'received_finish_reason', '') is None:
-        raise IncompleteStreamError(f"the stream ended after {len(chunks)} chunks without the provider's finish signal "
-                                    "(connection lost, or not a model stream); the response is incomplete")
+        raise IncompleteStreamError.after(len(chunks))
     return litellm.stream_chunk_builder(postproc(chunks) or chunks)
 
 def stream_with_complete(gen, postproc=noop):

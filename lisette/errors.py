@@ -70,6 +70,11 @@ class ModelTimeoutError(ModelError, TimeoutError):
 
 class IncompleteStreamError(ModelError):
     "A stream ended before the provider said it had finished, so its response would be partial."
+    @classmethod
+    def after(cls, n:int):
+        "The error for a stream that stopped after `n` chunks."
+        return cls(f"the stream ended after {n} chunks without the provider's finish signal "
+                   "(connection lost, or not a model stream); the response is incomplete")
 
 # %% ../nbs/00_errors.ipynb #eb8df787
 _kinds = [(litellm.Timeout, ModelTimeoutError), (litellm.ContextWindowExceededError, ContextWindowError),

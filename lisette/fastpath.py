@@ -134,16 +134,15 @@ class AnthropicReader:
             if b['type'] == 'tool_use':
                 self.tools[j['index']] = i = len(self.tools)
                 return [p.call(i, b['id'], b['name'], '')]
-            if b['type'] not in ('text', 'thinking'): raise _unknown('content block', b['type'])
+            if b['type'] != 'text': raise _unknown('content block', b['type'])
         elif t == 'content_block_delta':
             d = j['delta']
             if d['type'] == 'text_delta': return [p.chunk(content=d['text'])]
             if d['type'] == 'input_json_delta': return [p.call(self.tools[j['index']], args=d['partial_json'])]
-            if d['type'] == 'thinking_delta': return [p.chunk(reasoning_content=d['thinking'])]
-            if d['type'] != 'signature_delta': raise _unknown('delta', d['type'])
+            raise _unknown('delta', d['type'])
         elif t == 'message_delta':
             self.u.update(j.get('usage') or {})
-            p.usage = litellm.AnthropicConfig().calculate_usage(self.u, ''.join(p.reasoning) or None)
+            p.usage = litellm.AnthropicConfig().calculate_usage(self.u, None)
             if sr := (j.get('delta') or {}).get('stop_reason'): return [p.chunk(map_finish_reason(sr))]
         elif t == 'message_stop': self.done = True
         elif t == 'error': raise _stream_error(j.get('error') or {})
@@ -170,9 +169,7 @@ def _mapped(e, w) -> Exception:
 
 def _complete(rd, n) -> ModelResponse:
     p = rd.parts
-    if p is None or p.finish is None:
-        raise IncompleteStreamError(f"the stream ended after {n} chunks without the provider's finish signal "
-                                    "(connection lost, or not a model stream); the response is incomplete")
+    if p is None or p.finish is None: raise IncompleteStreamError.after(n)
     return p.response()
 
 # %% ../nbs/19_fastpath.ipynb #de5dde37
@@ -197,14 +194,16 @@ async def _aread(w, lines, reader):
     yield _complete(rd, n)
 
 # %% ../nbs/19_fastpath.ipynb #3cfdab8d
+def _chosen(w, kw, aio):
+    "The raw lines and reader for stream `w`, or None when litellm must read it; logs the choice."
+    why = litellm_reason(kw) or (None if (src := _source(w, aio)) else 'no raw SSE stream')
+    _log.debug('stream of %s read by %s', kw.get('model'), f'litellm ({why})' if why else 'lisette')
+    return None if why else src
+
 def fast_stream(w, kw:dict):
     "A generator reading litellm stream `w` (for request `kw`) with lisette's reader, or None if litellm must read it."
-    why = litellm_reason(kw) or (None if (src := _source(w)) else 'no raw SSE stream')
-    _log.debug('stream of %s read by %s', kw.get('model'), f'litellm ({why})' if why else 'lisette')
-    return None if why else _read(w, *src)
+    return _read(w, *src) if (src := _chosen(w, kw, False)) else None
 
 def afast_stream(w, kw:dict):
     "An async generator reading litellm async stream `w` with lisette's reader (its last item the complete response), or None."
-    why = litellm_reason(kw) or (None if (src := _source(w, True)) else 'no raw SSE stream')
-    _log.debug('stream of %s read by %s', kw.get('model'), f'litellm ({why})' if why else 'lisette')
-    return None if why else _aread(w, *src)
+    return _aread(w, *src) if (src := _chosen(w, kw, True)) else None
