@@ -1,15 +1,20 @@
-"""Benchmark the local backend: `Chat("local/...")` tokens/s against raw transformers `generate()`, plus load times.
+"""Benchmark the local backend: `Chat("local/...")` against raw transformers `generate()` and against `llama-server`.
 
-    python bench/local.py [--model gemma3-270m] [--max-tokens 64] [--reps 3]
+    python bench/local.py [--model gemma3-270m] [--tokens 128] [--reps 3] [--no-cold] [--no-server] [--no-variants]
 
-Both paths run the same model object, the same prompt text (the one lisette builds) and greedy decoding, in the
-same process. The raw path generates exactly as many tokens as the Chat path did, so prefill is amortised alike.
+Every path decodes the same fixed number of tokens (`--tokens`, EOS ignored: `ignore_eos=True` through `Chat`,
+`min_new_tokens` for raw `generate`) from the same prompt text (the one lisette builds), greedily, in one run with the
+repeats interleaved; medians. Then:
+- `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
+  torch uses, over HTTP: the limit for CPU generation on this machine;
+- the settings torch and transformers offer (float32 instead of bfloat16, a static KV cache, int8 dynamic
+  quantisation of the linear layers), each timed on raw `generate` with its greedy agreement with the backend's
+  output: the share of tokens identical to it, and where the first difference falls.
 Load is measured cold (conversion into an empty temporary LISETTE_CACHE) and warm (from that cache).
 """
-import os, sys, time, argparse, tempfile, shutil, statistics
+import os, sys, copy, time, argparse, tempfile, shutil, statistics
 os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
-import litellm
-litellm.suppress_debug_info = True
+import httpx
 import lisette.local as L
 from lisette.chat import Chat
 
@@ -35,47 +40,99 @@ def load_times(name):
         else: os.environ['LISETTE_CACHE'] = old
         L._models.pop(name, None); shutil.rmtree(tmp, ignore_errors=True)
 
-def chat_run(name, n):
-    "Tokens and seconds for one Chat turn"
-    r, dt = timed(lambda: Chat(f'local/{name}', sp=SP)(Q, max_tokens=n))
+def chat_run(name, n, stream=False):
+    "Tokens and seconds for one `Chat` turn of exactly `n` tokens (streamed: consumed to the end)"
+    chat = Chat(f'local/{name}', sp=SP)
+    def go():
+        if not stream: return chat(Q, max_tokens=n, ignore_eos=True)
+        *_, r = chat(Q, max_tokens=n, ignore_eos=True, stream=True)
+        return r
+    r, dt = timed(go)
     return r.usage.completion_tokens, dt
 
-def chat_stream_run(name, n):
-    "Tokens and seconds for one streamed Chat turn, consumed to the end"
-    t = time.perf_counter()
-    *_, r = Chat(f'local/{name}', sp=SP)(Q, max_tokens=n, stream=True)
-    return r.usage.completion_tokens, time.perf_counter() - t
+def generate(model, ids, n, **kw):
+    "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds"
+    out, dt = timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                           temperature=None, top_p=None, top_k=None, **kw))
+    return out[0, ids['input_ids'].shape[1]:].tolist(), dt
 
-def raw_run(lm, prompt, n):
-    "Tokens and seconds for plain `generate` of exactly `n` tokens"
-    ids = lm.tok(prompt, return_tensors='pt')
-    out, dt = timed(lambda: lm.model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                              temperature=None, top_p=None, top_k=None))
-    return out.shape[1] - ids['input_ids'].shape[1], dt
+def agreement(a, b) -> str:
+    "How far greedy outputs `a` and `b` agree: identical, or the share of equal tokens and the first difference"
+    if a == b: return 'identical'
+    first = next(i for i,(x,y) in enumerate(zip(a, b)) if x != y)
+    return f'{sum(x == y for x,y in zip(a, b))/len(a):.0%} equal, first difference at token {first}'
+
+def server_rate(srv, prompt, n):
+    "Tokens, seconds over HTTP, and llama-server's own decode tok/s, for one completion of exactly `n` tokens"
+    body = dict(prompt=prompt, n_predict=n, ignore_eos=True, temperature=0, cache_prompt=False)
+    r, dt = timed(lambda: httpx.post(f'{srv.base}/completion', json=body, timeout=600).json())
+    return r['tokens_predicted'], dt, r['timings']['predicted_per_second']
+
+def variants(lm):
+    "The generation settings to try on raw `generate`: name, model, extra `generate` arguments, lossy or not"
+    import torch
+    f32 = copy.deepcopy(lm.model).float()
+    q8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(f32), {torch.nn.Linear}, dtype=torch.qint8)
+    return [('bfloat16 (the backend today)', lm.model, {}, False),
+            ('bfloat16 + static KV cache', lm.model, dict(cache_implementation='static'), False),
+            ('float32', f32, {}, True),
+            ('float32 + static KV cache', f32, dict(cache_implementation='static'), True),
+            ('int8 dynamic linear (from float32)', q8, {}, True)]
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--model', default=L.DEFAULT_LOCAL)
-    p.add_argument('--max-tokens', type=int, default=64)
+    p.add_argument('--tokens', type=int, default=128, help='tokens each path decodes, EOS ignored')
     p.add_argument('--reps', type=int, default=3)
     p.add_argument('--no-cold', action='store_true', help='skip the cold-load measurement (it converts from scratch)')
+    p.add_argument('--no-server', action='store_true', help='skip llama-server')
+    p.add_argument('--no-variants', action='store_true', help='skip the generation-settings table')
     a = p.parse_args()
-    import torch
-    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, model {a.model}')
+    import torch, litellm
+    litellm.suppress_debug_info = True
+    n = a.tokens
+    lm = L.load_local(a.model)
+    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, model {a.model} '
+          f'({next(lm.model.parameters()).dtype}, attention {lm.model.config._attn_implementation}, dynamic KV cache)')
     if not a.no_cold:
         cold, warm, first = load_times(a.model)
         print(f'load: cold (convert+load) {cold:.1f}s, first answer after that {first:.1f}s, warm (cached) {warm:.1f}s')
-    lm = L.load_local(a.model)
+        lm = L.load_local(a.model)
     prompt, _ = L.build_prompt(lm.tok, [dict(role='system', content=SP), dict(role='user', content=Q)])
-    chat_run(a.model, 4); raw_run(lm, prompt, 4)                      # warm up both paths
-    cs, ss, rs = [], [], []
-    for _ in range(a.reps):
-        n, dt = chat_run(a.model, a.max_tokens); cs.append(n / dt)
-        k, dt3 = chat_stream_run(a.model, a.max_tokens); ss.append(k / dt3)
-        m, dt2 = raw_run(lm, prompt, n); rs.append(m / dt2)
-        print(f'  chat {n} tok in {dt:.2f}s = {n/dt:.1f} tok/s | streamed {k} tok = {k/dt3:.1f} tok/s | raw {m} tok in {dt2:.2f}s = {m/dt2:.1f} tok/s')
-    c, st, r = statistics.median(cs), statistics.median(ss), statistics.median(rs)
-    print(f'median: lisette Chat {c:.1f} tok/s, raw generate {r:.1f} tok/s, ratio {c/r:.3f} (goal >= 0.95)')
-    print(f'median: lisette Chat streamed {st:.1f} tok/s, ratio {st/r:.3f} (generation on a second thread, see nbs/06_local)')
+    ids = lm.tok(prompt, return_tensors='pt')
+    srv = None
+    if not a.no_server:
+        from lisette.testing import LlamaServer
+        srv = LlamaServer(threads=torch.get_num_threads()).start()
+        server_rate(srv, prompt, 8)                                    # load the model's pages
+    chat_run(a.model, 4); generate(lm.model, ids, 4)                   # warm up both paths
+    rows = {k: [] for k in ('chat', 'streamed', 'raw', 'server')}
+    try:
+        for _ in range(a.reps):
+            k, dt = chat_run(a.model, n); rows['chat'].append(k / dt)
+            k2, dt2 = chat_run(a.model, n, stream=True); rows['streamed'].append(k2 / dt2)
+            toks, dt3 = generate(lm.model, ids, n); rows['raw'].append(len(toks) / dt3)
+            line = f'  chat {k} tok {k/dt:.1f} tok/s | streamed {k2} tok {k2/dt2:.1f} tok/s | raw generate {len(toks)} tok {len(toks)/dt3:.1f} tok/s'
+            if srv:
+                k4, dt4, dec = server_rate(srv, prompt, n); rows['server'].append(k4 / dt4)
+                line += f' | llama-server {k4} tok {k4/dt4:.1f} tok/s (decode alone {dec:.1f})'
+            print(line)
+    finally:
+        if srv: srv.stop()
+    med = {k: statistics.median(v) for k,v in rows.items() if v}
+    c, st, r = med['chat'], med['streamed'], med['raw']
+    print(f'\nmedian tok/s over {n} tokens: Chat {c:.1f}, Chat streamed {st:.1f}, raw generate {r:.1f}'
+          + (f", llama-server {med['server']:.1f}" if 'server' in med else ''))
+    print(f'Chat / raw generate: {c/r:.3f} (goal >= 0.95); streamed / raw: {st/r:.3f}')
+    if 'server' in med: print(f"Chat / llama-server: {c/med['server']:.3f} (goal >= 0.5)")
+    if a.no_variants: return
+    print(f'\ngeneration settings on raw generate, {n} tokens, median of {a.reps}:')
+    base = None
+    for name, model, kw, lossy in variants(lm):
+        generate(model, ids, 4, **kw)                                  # warm up (a static cache is built here)
+        runs = [generate(model, ids, n, **kw) for _ in range(a.reps)]
+        toks, rate = runs[0][0], statistics.median(len(t) / d for t,d in runs)
+        base = base or (toks, rate)
+        print(f'  {name:36} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
 
 if __name__ == '__main__': main()

@@ -8,8 +8,7 @@ __all__ = ['astream_with_complete', 'atool_steps', 'acall_tool', 'AsyncChat', 'a
 # %% ../nbs/04_async.ipynb #5c8d38fe
 import asyncio, inspect
 from contextlib import suppress
-import litellm
-from litellm import acompletion, ModelResponse
+from .compat import litellm
 from fastcore.basics import patch, noop
 from fastcore.meta import delegates
 from .fastpath import afast_stream
@@ -137,7 +136,7 @@ async def _atools(self:AsyncChat, t:_Turn, calls:list, ns:dict):
 # %% ../nbs/04_async.ipynb #7e335901
 async def aopen_stream(kw:dict):
     "Send streamed request `kw` asynchronously: an async generator of its chunks, then the complete response."
-    w = await acompletion(**kw)
+    w = await litellm.acompletion(**kw)
     return afast_stream(w, kw) or astream_with_complete(w, cite_footnotes)
 
 # %% ../nbs/04_async.ipynb #fd3c1afa
@@ -147,7 +146,7 @@ async def _amodel(self:AsyncChat, t:_Turn, kw, prefill):
     await self._aemit(t.event('message_start', _request_data(kw)))
     sw,g = Stopwatch(),None
     try:
-        if not kw.get('stream'): r = await acompletion(**kw)
+        if not kw.get('stream'): r = await litellm.acompletion(**kw)
         else:
             quiet_stream_logging()
             g = await aopen_stream(kw)
@@ -155,7 +154,7 @@ async def _amodel(self:AsyncChat, t:_Turn, kw, prefill):
             async def pull():
                 try: c = await anext(g)
                 except Exception as e: raise model_error(e, self.model)
-                if isinstance(c, ModelResponse): rd.end(c)   # the last item
+                if isinstance(c, litellm.ModelResponse): rd.end(c)   # the last item
                 else: rd.take(c, pull)
             while rd.q or not rd.ended:
                 if not rd.q: await pull(); continue

@@ -8,8 +8,7 @@ __all__ = ['StreamFormatter', 'AsyncStreamFormatter', 'response_md', 'display_st
 # %% ../nbs/05_display.ipynb #0cd49b08
 import json, sys, time
 from fastcore.basics import patch
-from litellm import ModelResponse
-from litellm.types.utils import ModelResponseStream
+from .compat import litellm
 from .compat import kw_alias
 from .messages import mk_tr_details, contents, stop_reason, tc_parts, _tcs
 from .tools import ToolProgress
@@ -121,8 +120,8 @@ def _review_md(self:StreamFormatter, rv:ToolReview) -> str:
 @patch
 def format_item(self:StreamFormatter, o) -> str:
     "Format stream item `o` (chunk, response, tool result, progress or review) into `outp`; the markdown it adds."
-    if isinstance(o, ModelResponseStream): return self._add(self._chunk_md(o))
-    if isinstance(o, ModelResponse): return self._response_md(o)
+    if isinstance(o, litellm.ModelResponseStream): return self._add(self._chunk_md(o))
+    if isinstance(o, litellm.ModelResponse): return self._response_md(o)
     if isinstance(o, dict) and o.get('role') == 'tool': return self._result_md(o)
     if isinstance(o, ToolProgress): return self._progress_md(o)
     if isinstance(o, ToolReview): return self._review_md(o)

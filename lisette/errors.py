@@ -8,7 +8,8 @@ __all__ = ['LisetteError', 'ConfigError', 'ConfigValueError', 'ConfigTypeError',
            'ContextWindowError', 'ModelServerError', 'ModelTimeoutError', 'IncompleteStreamError', 'model_error']
 
 # %% ../nbs/00_errors.ipynb #82580cae
-import litellm, openai
+import sys
+from .compat import litellm
 
 # %% ../nbs/00_errors.ipynb #1879cea7
 class LisetteError(Exception):
@@ -77,22 +78,28 @@ class IncompleteStreamError(ModelError):
                    "(connection lost, or not a model stream); the response is incomplete")
 
 # %% ../nbs/00_errors.ipynb #eb8df787
-_kinds = [(litellm.Timeout, ModelTimeoutError), (litellm.ContextWindowExceededError, ContextWindowError),
-          (litellm.RateLimitError, ModelRateLimitError), ((litellm.AuthenticationError, litellm.PermissionDeniedError), ModelAuthError),
-          ((litellm.BadRequestError, litellm.NotFoundError, litellm.UnprocessableEntityError), ModelBadRequestError),
-          (openai.APIError, ModelServerError)]
+def _kinds() -> list:
+    "`(litellm error classes, lisette class)` pairs, most specific first."
+    return [(litellm.Timeout, ModelTimeoutError), (litellm.ContextWindowExceededError, ContextWindowError),
+            (litellm.RateLimitError, ModelRateLimitError), ((litellm.AuthenticationError, litellm.PermissionDeniedError), ModelAuthError),
+            ((litellm.BadRequestError, litellm.NotFoundError, litellm.UnprocessableEntityError), ModelBadRequestError),
+            (sys.modules['openai'].APIError, ModelServerError)]
 _classes = {}
+
+def _api_error(e:BaseException) -> bool:
+    "Whether `e` is an openai SDK `APIError`, the base of litellm's errors."
+    return (m := sys.modules.get('openai')) is not None and isinstance(e, m.APIError)
 
 def _wrapper_class(cls:type) -> type:
     "The class deriving from both litellm error class `cls` and the lisette class for it (made once)."
     if cls not in _classes:
-        kind = next(k for t,k in _kinds if issubclass(cls, t))
+        kind = next(k for t,k in _kinds() if issubclass(cls, t))
         _classes[cls] = type(cls.__name__, (kind, cls), {'__module__': __name__, '__doc__': kind.__doc__})
     return _classes[cls]
 
 def model_error(e:BaseException, model:str=None) -> BaseException:
     "`e` as a `ModelError` naming `model` if it is a litellm API error (the original becomes `__cause__`), else `e`."
-    if isinstance(e, LisetteError) or not isinstance(e, openai.APIError): return e
+    if isinstance(e, LisetteError) or not _api_error(e): return e
     cls = _wrapper_class(type(e))
     w = cls.__new__(cls)
     w.__dict__.update(e.__dict__)

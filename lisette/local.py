@@ -397,6 +397,7 @@ def gen_kwargs(opts:dict, tok=None)->dict:
     "`generate` arguments from litellm optional params `opts`"
     temp = opts.get('temperature') or 0
     kw = dict(max_new_tokens=opts.get('max_tokens') or opts.get('max_completion_tokens') or 512, do_sample=temp>0)
+    if opts.get('ignore_eos'): kw['min_new_tokens'] = kw['max_new_tokens']
     if tok is not None and tok.pad_token_id is None: kw['pad_token_id'] = tok.eos_token_id
     if temp>0: return kw | dict(temperature=temp, top_p=opts.get('top_p') or 1.0)
     return kw | dict(temperature=None, top_p=None, top_k=None)
@@ -413,6 +414,7 @@ def local_events(model:str, messages:list, opts:dict, threaded:bool=True):
     lm = load_local(model or DEFAULT_LOCAL)
     tools = None if opts.get('tool_choice')=='none' else opts.get('tools')
     prompt,stops = build_prompt(lm.tok, messages, tools)
+    if opts.get('ignore_eos'): stops = []
     stop = opts.get('stop') or []
     stops = stops + ([stop] if isinstance(stop, str) else list(stop))
     gen = gen_kwargs(opts, lm.tok)

@@ -10,7 +10,8 @@ import json, re, ast, io, inspect, textwrap, tokenize, types, typing, dataclasse
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, ClassVar, Union, get_args, get_origin, get_type_hints
-import jsonschema, litellm
+import jsonschema
+from .compat import litellm
 from pydantic import BaseModel, ValidationError, ConfigDict, Field, create_model
 from fastcore.basics import patch
 from .errors import ConfigTypeError, ConfigValueError, SchemaError, StructuredOutputError

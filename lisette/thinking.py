@@ -7,7 +7,7 @@ __all__ = ['ThinkTokens', 'as_think_tokens', 'ThinkSplitter', 'split_chunk', 'ta
 
 # %% ../nbs/16_thinking.ipynb #0e694cee
 from dataclasses import dataclass
-from litellm.types.utils import ModelResponseStream, StreamingChoices, Delta
+from .compat import litellm
 from .errors import ConfigTypeError, ConfigValueError
 from .messages import _delta
 
@@ -90,7 +90,7 @@ def split_chunk(sp:ThinkSplitter, chunk):
 def tail_chunk(sp:ThinkSplitter):
     "A stream chunk with the text `sp` held back at the end of a stream, or None if it held none."
     r,a = sp.flush()
-    if r or a: return ModelResponseStream(choices=[StreamingChoices(delta=Delta(content=a or None, reasoning_content=r or None, role='assistant'))])
+    if r or a: return litellm.ModelResponseStream(choices=[litellm.StreamingChoices(delta=litellm.types.utils.Delta(content=a or None, reasoning_content=r or None, role='assistant'))])
 
 def split_message(tokens:ThinkTokens, msg):
     "Message `msg` with the reasoning in its text moved to `reasoning_content` (in place)."
