@@ -7,12 +7,13 @@ Every path decodes the same fixed number of tokens (`--tokens`, EOS ignored: `ig
 repeats interleaved; medians. Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
   torch uses, over HTTP: the limit for CPU generation on this machine;
-- the settings torch and transformers offer (float32 instead of bfloat16, a static KV cache, int8 dynamic
-  quantisation of the linear layers), each timed on raw `generate` with its greedy agreement with the backend's
-  output: the share of tokens identical to it, and where the first difference falls.
+- the settings torch and transformers offer (the checkpoint's bf16 weights, a static KV cache, float32, int8
+  weight-only linear layers (the backend's default, `LISETTE_LOCAL_WEIGHTS`), int8 dynamic quantisation), each
+  timed on raw `generate`, with its greedy agreement with the full bf16 weights: the share of tokens identical, where
+  the first difference falls, and for the lossy ones where it falls on four more prompts.
 Load is measured cold (conversion into an empty temporary LISETTE_CACHE) and warm (from that cache).
 """
-import os, sys, copy, time, argparse, tempfile, shutil, statistics
+import os, copy, time, argparse, tempfile, shutil, statistics
 os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
 import httpx
 import lisette.local as L
@@ -68,16 +69,32 @@ def server_rate(srv, prompt, n):
     r, dt = timed(lambda: httpx.post(f'{srv.base}/completion', json=body, timeout=600).json())
     return r['tokens_predicted'], dt, r['timings']['predicted_per_second']
 
-def variants(lm):
+PROMPTS = ['Write a short story about a lighthouse keeper.', 'Explain how photosynthesis works.',
+           'List five prime numbers and say why they are prime.', 'Translate "good morning" into Spanish, French and German.']
+
+def variants(lm, name):
     "The generation settings to try on raw `generate`: name, model, extra `generate` arguments, lossy or not"
-    import torch
-    f32 = copy.deepcopy(lm.model).float()
-    q8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(f32), {torch.nn.Linear}, dtype=torch.qint8)
-    return [('bfloat16 (the backend today)', lm.model, {}, False),
-            ('bfloat16 + static KV cache', lm.model, dict(cache_implementation='static'), False),
+    import torch, warnings
+    from transformers import AutoModelForCausalLM
+    full = AutoModelForCausalLM.from_pretrained(L.resolve_local(name), dtype='auto').eval()
+    f32 = copy.deepcopy(full).float()
+    with warnings.catch_warnings():                                     # torch.ao's deprecation notices
+        warnings.simplefilter('ignore')
+        q8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(f32), {torch.nn.Linear}, dtype=torch.qint8)
+    return [('bf16, full weights (LISETTE_LOCAL_WEIGHTS=full)', full, {}, False),
+            ('bf16 + static KV cache', full, dict(cache_implementation='static'), False),
             ('float32', f32, {}, True),
-            ('float32 + static KV cache', f32, dict(cache_implementation='static'), True),
-            ('int8 dynamic linear (from float32)', q8, {}, True)]
+            (f'int8 weight-only linear (backend: {lm.weights})', lm.model, {}, True),
+            ('int8 dynamic linear, int8 activations too', q8, {}, True)]
+
+def agree_many(lm, base, model, n=64) -> str:
+    "Greedy agreement of `model` with `base` on each of `PROMPTS`: the first differing token of each (`=` if none)"
+    firsts = []
+    for q in PROMPTS:
+        ids = lm.tok(L.build_prompt(lm.tok, [dict(role='user', content=q)])[0], return_tensors='pt')
+        a, b = generate(base, ids, n)[0], generate(model, ids, n)[0]
+        firsts.append(next((str(i) for i,(x,y) in enumerate(zip(a, b)) if x != y), '='))
+    return f"first difference in {n} tokens on {len(PROMPTS)} more prompts: {', '.join(firsts)}"
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -92,8 +109,8 @@ def main():
     litellm.suppress_debug_info = True
     n = a.tokens
     lm = L.load_local(a.model)
-    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, model {a.model} '
-          f'({next(lm.model.parameters()).dtype}, attention {lm.model.config._attn_implementation}, dynamic KV cache)')
+    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, model {a.model} ({next(lm.model.parameters()).dtype}, '
+          f'linear weights {lm.weights}, attention {lm.model.config._attn_implementation}, dynamic KV cache)')
     if not a.no_cold:
         cold, warm, first = load_times(a.model)
         print(f'load: cold (convert+load) {cold:.1f}s, first answer after that {first:.1f}s, warm (cached) {warm:.1f}s')
@@ -128,11 +145,12 @@ def main():
     if a.no_variants: return
     print(f'\ngeneration settings on raw generate, {n} tokens, median of {a.reps}:')
     base = None
-    for name, model, kw, lossy in variants(lm):
+    for name, model, kw, lossy in (vs := variants(lm, a.model)):
         generate(model, ids, 4, **kw)                                  # warm up (a static cache is built here)
         runs = [generate(model, ids, n, **kw) for _ in range(a.reps)]
         toks, rate = runs[0][0], statistics.median(len(t) / d for t,d in runs)
         base = base or (toks, rate)
-        print(f'  {name:36} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
+        print(f'  {name:48} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
+        if lossy: print(f'  {"":48} {agree_many(lm, vs[0][1], model)}')
 
 if __name__ == '__main__': main()

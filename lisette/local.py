@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
            'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt', 'build_prompt', 'cache_dir',
-           'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local', 'LocalModel', 'load_local',
-           'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'local_events', 'event_chunk',
-           'fill_response', 'athread', 'LocalLLM', 'register_local']
+           'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local', 'local_weights',
+           'quantize_linears', 'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText',
+           'gen_kwargs', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading
@@ -299,22 +299,68 @@ def resolve_local(name:str)->Path|str:
     if (p := _local_file(name)) is not None: return _gguf_dir(p) if p.is_file() else p
     return find_local(name)
 
+# %% ../nbs/06_local.ipynb #2040b03f
+def local_weights()->str:
+    "How the local backend stores linear weights: `$LISETTE_LOCAL_WEIGHTS`, `int8` (the default) or `full`"
+    w = os.environ.get('LISETTE_LOCAL_WEIGHTS', '').strip().lower() or 'int8'
+    if w not in ('int8', 'full'): raise ConfigValueError(f"LISETTE_LOCAL_WEIGHTS: expected 'int8' or 'full', got {w!r}")
+    return w
+
+# %% ../nbs/06_local.ipynb #a463215e
+_Int8Linear = None
+
+def _int8_linear_cls()->type:
+    "The `_Int8Linear` module class, made on first use (deriving from torch's `Module` needs torch)"
+    global _Int8Linear
+    if _Int8Linear is None:
+        import torch
+        class _Int8Linear(torch.nn.Module):
+            "A `Linear` whose weight is int8 with one scale per output row; input and output keep the model's dtype"
+            def __init__(self, lin, rows=4096):
+                super().__init__()
+                W = lin.weight.detach()
+                w8,s = torch.empty(W.shape, dtype=torch.int8),torch.empty(W.shape[0])
+                for i in range(0, W.shape[0], rows):   # a block of rows at a time: no float32 copy of a whole matrix
+                    w = W[i:i+rows].to(torch.float32, copy=True); si = w.abs().amax(1).clamp_(min=1e-8).div_(127)
+                    w8[i:i+rows] = w.div_(si[:,None]).round_(); s[i:i+rows] = si
+                self.register_buffer('w8', w8); self.register_buffer('s8', s.to(W.dtype))
+                self.bias,self.in_features,self.out_features = lin.bias,lin.in_features,lin.out_features
+            def forward(self, x):
+                y = torch._weight_int8pack_mm(x.reshape(-1, self.in_features).contiguous(), self.w8, self.s8)
+                y = y.reshape(*x.shape[:-1], self.out_features)
+                return y if self.bias is None else y+self.bias
+            def extra_repr(self): return f'in_features={self.in_features}, out_features={self.out_features}, int8'
+        _Int8Linear.__qualname__ = '_Int8Linear'
+    return _Int8Linear
+
+def quantize_linears(model):
+    "`model`, with every `torch.nn.Linear` in it replaced (in place) by an int8-weight `_Int8Linear`"
+    import torch
+    cls = _int8_linear_cls()
+    for parent in list(model.modules()):
+        for name,child in list(parent.named_children()):
+            if isinstance(child, torch.nn.Linear): setattr(parent, name, cls(child))
+    return model
+
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
     "A loaded transformers model and its tokenizer; `lock` serialises generations"
-    def __init__(self, model, tok, name): self.model,self.tok,self.name,self.lock = model,tok,name,threading.Lock()
-    def __repr__(self): return f'LocalModel({self.name!r})'
+    def __init__(self, model, tok, name, weights='full'):
+        self.model,self.tok,self.name,self.weights,self.lock = model,tok,name,weights,threading.Lock()
+    def __repr__(self): return f'LocalModel({self.name!r}, weights={self.weights!r})'
 
 _models,_load_lock = {},threading.Lock()
 
 def load_local(name:str=DEFAULT_LOCAL)->LocalModel:
-    "The `LocalModel` for `name`, loaded once per process"
+    "The `LocalModel` for `name`, loaded once per process, its linear weights stored as `local_weights()` says"
     with _load_lock:
         if name not in _models:
             from transformers import AutoModelForCausalLM, AutoTokenizer
-            src = resolve_local(name)
-            _models[name] = LocalModel(AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval(),
-                                       AutoTokenizer.from_pretrained(src), name)
+            weights,src = local_weights(),resolve_local(name)
+            model = AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval()
+            if weights=='int8' and model.device.type=='cpu': quantize_linears(model)
+            else: weights = 'full'
+            _models[name] = LocalModel(model, AutoTokenizer.from_pretrained(src), name, weights)
         return _models[name]
 
 _holders = {}

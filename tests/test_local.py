@@ -49,9 +49,25 @@ def test_async_concurrent_calls(lm):
     assert len(ticks) == 10 and max(b - a for a, b in zip(ticks, ticks[1:])) < 1.0
 
 def test_second_load_is_cached(lm):
-    t = time.time()
     assert L.load_local() is lm and L.load_local('gemma3-270m') is lm
-    assert time.time() - t < 0.1
+
+def test_weights_int8_by_default_full_on_request(lm, monkeypatch):
+    "The default model stores its linear layers as int8; LISETTE_LOCAL_WEIGHTS=full loads the checkpoint's bf16 ones"
+    import torch
+    assert lm.weights == 'int8' and not any(isinstance(m, torch.nn.Linear) for m in lm.model.modules())
+    monkeypatch.delitem(L._models, 'gemma3-270m')                   # put back when the test ends
+    monkeypatch.setenv('LISETTE_LOCAL_WEIGHTS', 'full')
+    full = L.load_local()
+    assert full is not lm and repr(full) == "LocalModel('gemma3-270m', weights='full')"
+    assert isinstance(full.model.lm_head, torch.nn.Linear) and full.model.lm_head.weight.dtype == torch.bfloat16
+    ids = lm.tok('The capital of France is', return_tensors='pt')
+    kw = dict(max_new_tokens=6, min_new_tokens=6, do_sample=False, temperature=None, top_p=None, top_k=None)
+    a, b = (m.model.generate(**ids, **kw)[0].tolist() for m in (lm, full))
+    assert len(a) == len(b) == ids['input_ids'].shape[1] + 6     # both generate; their greedy texts may part
+
+def test_bad_weights_setting_fails_before_loading(monkeypatch):
+    monkeypatch.setenv('LISETTE_LOCAL_WEIGHTS', 'fp4')
+    with pytest.raises(ValueError, match="LISETTE_LOCAL_WEIGHTS: expected 'int8' or 'full', got 'fp4'"): L.load_local('/nonexistent.gguf')
 
 # --- cache: corrupt or partial conversions are rebuilt, never loaded -------------------------------------------
 
