@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['LisetteError', 'ConfigError', 'ConfigValueError', 'ConfigTypeError', 'ToolError', 'SchemaError',
-           'StructuredOutputError', 'ModelError', 'ModelAuthError', 'ModelRateLimitError', 'ModelBadRequestError',
-           'ContextWindowError', 'ModelServerError', 'ModelTimeoutError', 'IncompleteStreamError', 'model_error']
+           'StructuredOutputError', 'ReplayMissError', 'ModelError', 'ModelAuthError', 'ModelRateLimitError',
+           'ModelBadRequestError', 'ContextWindowError', 'ModelServerError', 'ModelTimeoutError',
+           'IncompleteStreamError', 'model_error']
 
 # %% ../nbs/00_errors.ipynb #82580cae
 import sys
@@ -39,6 +40,17 @@ class StructuredOutputError(LisetteError, ValueError):
                  errors:str=None): # why the last reply was invalid
         super().__init__(msg)
         self.reply,self.errors = reply,errors
+
+# %% ../nbs/00_errors.ipynb #992a7032
+class ReplayMissError(LisetteError, LookupError):
+    "A request that a strict replay could not find in its recording; nothing was sent."
+    def __init__(self,
+                 msg:str,          # names the request and says how to record it again
+                 method:str=None,  # the HTTP method, e.g. 'POST'
+                 path:str=None,    # the URL path, without the query string
+                 digest:str=None): # a short hash of the request body, as the recording's key sees it
+        super().__init__(msg)
+        self.method,self.path,self.digest = method,path,digest
 
 # %% ../nbs/00_errors.ipynb #e008ce3a
 class ModelError(LisetteError):
@@ -97,8 +109,18 @@ def _wrapper_class(cls:type) -> type:
         _classes[cls] = type(cls.__name__, (kind, cls), {'__module__': __name__, '__doc__': kind.__doc__})
     return _classes[cls]
 
+def _miss_beneath(e:BaseException) -> BaseException|None:
+    "The `ReplayMissError` among `e`, its causes and their contexts, if there is one."
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, ReplayMissError): return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
 def model_error(e:BaseException, model:str=None) -> BaseException:
     "`e` as a `ModelError` naming `model` if it is a litellm API error (the original becomes `__cause__`), else `e`."
+    if (miss := _miss_beneath(e)) is not None: return miss
     if isinstance(e, LisetteError) or not _api_error(e): return e
     cls = _wrapper_class(type(e))
     w = cls.__new__(cls)
