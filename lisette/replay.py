@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_replay.ipynb #c5b1a2bb
 from __future__ import annotations
-import re, hashlib
+import re, hashlib, threading
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 import httpx, requests
@@ -43,10 +43,12 @@ class Recording:
     def __init__(self,
                  path,                              # the recording's folder; cachy names the file `cachy.jsonl`
                  mode='replay',                     # 'record', 'replay' or 'live' (see `replay`)
-                 hosts=('127.0.0.1', 'localhost')): # the hosts recorded and replayed
+                 hosts=('127.0.0.1', 'localhost'), # the hosts recorded and replayed
+                 live=()):                          # hosts always sent live, never recorded (in-process fixtures)
         if mode not in _modes: raise ConfigValueError(f"mode: expected one of {', '.join(map(repr, _modes))}, got {mode!r}")
         self.file,self.mode,self.misses = Path(path)/'cachy.jsonl',mode,[]
         self.hosts = (hosts,) if isinstance(hosts, str) else tuple(hosts)
+        self.live = (live,) if isinstance(live, str) else tuple(live)
         if mode == 'replay' and not self.file.exists():
             raise ConfigValueError(f"path: there is no recording at {self.file}; make one with replay(path, mode='record')")
 
@@ -82,26 +84,61 @@ def _clients() -> list:
 
 @contextmanager
 def _refusing(rec:Recording):
-    "Make cachy's way to the network, each client's `_orig_send`, raise `rec.miss` for the block."
-    def send(self, request, **kw): raise rec.miss(request, kw.get('stream'))
-    async def asend(self, request, **kw): raise rec.miss(request, kw.get('stream'))
+    "Make cachy's way to the network, each client's `_orig_send`, raise `rec.miss` for the block (but for `rec.live` hosts)."
     old = {c: vars(c)['_orig_send'] for c,_ in _clients()}
-    for c,aio in _clients(): c._orig_send = asend if aio else send
+    def refuser(c, aio):
+        "`c`'s replacement `_orig_send`: sends to a `rec.live` host as before, refuses any other"
+        def send(self, request, **kw):
+            if _as_httpx(request).url.host in rec.live: return old[c](self, request, **kw)
+            raise rec.miss(request, kw.get('stream'))
+        async def asend(self, request, **kw):
+            if request.url.host in rec.live: return await old[c](self, request, **kw)
+            raise rec.miss(request, kw.get('stream'))
+        return asend if aio else send
+    for c,aio in _clients(): c._orig_send = refuser(c, aio)
     try: yield
     finally:
         for c,f in old.items(): c._orig_send = f
 
+# %% ../nbs/20_replay.ipynb #bfab19d6
+@contextmanager
+def _keeping_server_errors():
+    "Make cachy record 5xx answers as well for the block (it keeps only 2xx and 4xx, other than 408 and 429)."
+    old = cachy._recordable
+    cachy._recordable = lambda status: status not in (408, 429)
+    try: yield
+    finally: cachy._recordable = old
+
+# %% ../nbs/20_replay.ipynb #42d9ec6c
+@contextmanager
+def _counting_keys():
+    "Key the n-th identical request of the block apart from the first n-1, by wrapping cachy's key function."
+    old,seen,lock = cachy._key,{},threading.Lock()
+    def key(r, is_stream=False):
+        k = old(r, is_stream)
+        with lock: n = seen[k] = seen.get(k, -1) + 1
+        return k if n == 0 else f'{k}-{n}'
+    cachy._key = key
+    try: yield
+    finally: cachy._key = old
+
 # %% ../nbs/20_replay.ipynb #9501512f
 @contextmanager
 def replay(path,                              # the recording's folder; cachy names the file `cachy.jsonl`
-           mode='replay',                     # 'record' (live, into a fresh recording), 'replay' (only from it) or 'live'
-           hosts=('127.0.0.1', 'localhost')): # the hosts recorded and replayed; replay refuses any other
+           mode='replay',                     # 'record' (live, into the recording), 'replay' (only from it) or 'live'
+           hosts=('127.0.0.1', 'localhost'), # the hosts recorded and replayed; replay refuses any other,
+           live=(),                           # but these, always sent live and never recorded (in-process fixtures)
+           fresh=True,                        # record: empty the recording first (False adds to it)
+           server_errors=False):              # record: keep 5xx answers too (a test server's are real; a provider's may be passing)
     "Record the block's HTTP traffic to `hosts` into `path`, or replay it strictly: a request not recorded raises `ReplayMissError`."
-    rec = Recording(path, mode, hosts)
+    rec = Recording(path, mode, hosts, live)
     if mode == 'live': yield rec; return
-    if mode == 'record': rec.file.parent.mkdir(parents=True, exist_ok=True); rec.file.write_text('')
-    with (cachy.cachy(cache_dir=rec.file.parent, doms=rec.hosts, hdrs=_keep_hdrs), _normalising(key_pats(rec.hosts), _secret_pats),
-          _refusing(rec) if mode == 'replay' else nullcontext()):
+    if mode == 'record':
+        rec.file.parent.mkdir(parents=True, exist_ok=True)
+        if fresh or not rec.file.exists(): rec.file.write_text('')
+    with (cachy.cachy(cache_dir=rec.file.parent, doms=rec.hosts, hdrs=_keep_hdrs), _normalising(key_pats(rec.hosts), _secret_pats), _counting_keys(),
+          _refusing(rec) if mode == 'replay' else nullcontext(),
+          _keeping_server_errors() if server_errors else nullcontext()):
         try: yield rec
         except Exception as e:
             if rec.misses and not isinstance(e, ReplayMissError): raise rec.misses[0] from None

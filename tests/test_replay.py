@@ -1,7 +1,7 @@
 """Record and replay (`lisette.replay`): recordings hold no key, a miss fails without opening a socket, keys survive a
 change of port and of tool-call ids, and httpx is left exactly as it was. Scripted traffic comes from the
 `FaultServer` in conftest (deterministic); one test records the live llama-server."""
-import json, socket, asyncio
+import re, json, socket, asyncio
 import pytest
 import httpx, requests
 import cachy.core as cachy
@@ -10,7 +10,7 @@ from lisette.chat import Chat
 from lisette.async_chat import AsyncChat
 from lisette.errors import ReplayMissError, ConfigValueError
 from lisette.replay import replay, _clients
-from conftest import FaultServer, ok, status, tool_reply, closed_port, NO_RETRY, _send, oai_completion
+from conftest import FaultServer, ok, status, closed_port, NO_RETRY, _send, oai_completion
 
 KEY = 'sk-secret-REPLAY-0123456789abcdef'
 PARTS = (KEY, 'REPLAY-0123456789', '0123456789abcdef')   # long pieces of the key that would identify it too
@@ -193,3 +193,47 @@ def test_live_server_conversation_replays(live, tmp_path, connects):
     with replay(tmp_path): again = run(dict(live['openai'], api_base=f'{dead}/v1'), dict(live['anthropic'], api_base=dead))
     assert again == rec and connects == []
     assert 'tool' in rec[0]
+
+def test_repeated_request_replays_each_answer_in_turn(fx, tmp_path):
+    "The same request twice gets two answers recorded, replayed in the same order; a third time is a miss"
+    fx.push(ok('first'), ok('second'))
+    kw = model('openai', fx.url)
+    with replay(tmp_path, 'record'): assert [ask(kw), ask(kw)] == ['first', 'second']
+    assert len(stored(tmp_path).splitlines()) == 2 and len(fx.requests) == 2
+    with replay(tmp_path): assert [ask(kw), ask(kw)] == ['first', 'second']
+    with pytest.raises(ReplayMissError), replay(tmp_path): [ask(kw) for _ in range(3)]
+
+@pytest.mark.parametrize('keep', [False, True])
+def test_server_errors_are_recorded_only_when_asked(fx, tmp_path, keep):
+    "A 500 joins the recording with `server_errors=True` (and replays as the same error), and is left out by default"
+    fx.push(status(500, 'the test server broke'))
+    kw = model('openai', fx.url)
+    with pytest.raises(Exception, match='the test server broke'), replay(tmp_path, 'record', server_errors=keep): ask(kw)
+    assert len(stored(tmp_path).splitlines()) == int(keep)
+    if keep:
+        with pytest.raises(Exception, match='the test server broke'), replay(tmp_path): ask(kw)
+    else:
+        with pytest.raises(ReplayMissError), replay(tmp_path): ask(kw)
+
+def test_live_hosts_go_to_the_network_in_replay(tmp_path):
+    "A host in `live` is sent to for real in a replay (an in-process fixture), and never recorded"
+    from lisette.fixtures import FIXTURE_HOST, OpenAIFixture
+    (tmp_path/'cachy.jsonl').write_text('')
+    with OpenAIFixture() as f:
+        with replay(tmp_path, hosts=('127.0.0.1',), live=(FIXTURE_HOST,)):
+            url = f.url
+            r = httpx.post(f'{url}/v1/chat/completions', json={'model': 'm', 'messages': []})
+    assert url.startswith(f'http://{FIXTURE_HOST}:') and r.status_code == 500 and f.requests == [{'model': 'm', 'messages': []}]
+    assert stored(tmp_path) == ''
+
+def test_committed_recordings_hold_no_key():
+    "The notebooks' recordings (recordings/, made by `tools/run_nbs.py --record`) hold no key, auth header or request header"
+    from pathlib import Path
+    files = sorted((Path(__file__).parent.parent/'recordings').glob('*/cachy.jsonl'))
+    assert len(files) >= 10, files
+    for f in files:
+        text = f.read_text()
+        for word in ('sk-local-placeholder', 'sk-x"', 'sk-fixture', 'authorization', 'x-api-key', 'bearer '):
+            assert word not in text.lower(), (f, word)
+        assert not re.search(r'\bsk-(?!\[redacted\])[\w.\-]{6,}', text), f
+        assert {h for l in text.splitlines() for h in json.loads(l)['headers']} <= {'content-type'}, f

@@ -2,8 +2,10 @@
 # Build lisette's docs site into _docs/ (settings.ini's doc_path), offline, from the notebooks' saved outputs.
 # Needs no model server. Steps: nbdev's own processing into _proc/ (show_doc API blocks, doc links), then
 # tools/docs/nb2md.py (pages for mkdocs-material), then mkdocs (strict: a broken link or anchor fails the build).
+# With --replay, the notebooks are first run again from their recordings (recordings/, `tools/run_nbs.py --replay`,
+# no server) and saved, so every output on the site is the recorded one: the same on every build.
 #
-#     bash tools/build_docs.sh
+#     bash tools/build_docs.sh [--replay]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -z "${VIRTUAL_ENV:-}" ] && [ -f .venv/bin/activate ] && . .venv/bin/activate
@@ -12,6 +14,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP=True PYTHONHASHSEED=0 NO_MKDOCS_2_WARNING=1
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 secs() { local ms=$(( ($2-$1)/1000000 )); printf '%d.%d' $((ms/1000)) $(( (ms%1000)/100 )); }
 t0=$(date +%s%N)
+if [ "${1:-}" = --replay ]; then python tools/run_nbs.py --replay; fi
 doc_path=$(python -c "from nbdev.config import get_config; print(get_config().doc_path)")
 
 python tools/docs/nbproc.py                        # nbs/*.ipynb -> _proc/*.ipynb

@@ -1,14 +1,22 @@
 """Run the notebooks in real Jupyter kernels against the local test server, and save them with their outputs.
 
-    lisette-llama run -- python tools/run_nbs.py [nbs/03_chat.ipynb ...]
+    lisette-llama run -- python tools/run_nbs.py [nbs/03_chat.ipynb ...]            # live
+    lisette-llama run -- python tools/run_nbs.py --record [nbs/03_chat.ipynb ...]   # live, recording the traffic
+    python tools/run_nbs.py --replay [--no-save] [nbs/03_chat.ipynb ...]            # from the recordings, no server
 
 With no arguments every notebook in `nbs/` runs, in order, each in a fresh ipykernel driven by nbclient: the way
 Jupyter itself runs a notebook, so a live display ends as its final state, not as a pile of updates. A notebook
 that fails is not written. The saved notebooks are then cleaned by `nbdev_clean` (execution counts and metadata
 go, outputs stay), so a second run on an unchanged tree leaves `git diff` empty: ids come from `patch_litellm`,
 the server decodes greedily with its prompt cache off (`lisette.testing.LlamaServer`).
+
+`--record` also records each notebook's traffic to loopback servers into `recordings/<notebook>/cachy.jsonl`
+(made afresh), and `--replay` runs the notebooks from those recordings with no server: strictly, so a request the
+recording lacks fails its cell (`lisette.replay`). Both work through `LISETTE_REPLAY`/`LISETTE_REPLAY_DIR`, which
+the kernel and its subprocesses inherit (`lisette.testing.use_recording`). The notebooks in `LIVE_ONLY` run live
+when recording and are not run when replaying; the summary says so.
 """
-import os, sys, time, argparse, subprocess
+import os, sys, time, shutil, argparse, subprocess
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -16,37 +24,62 @@ from nbclient.exceptions import CellExecutionError
 
 root = Path(__file__).resolve().parent.parent
 nbs = root/'nbs'
+recordings = root/'recordings'
+LIVE_ONLY = {'20_replay.ipynb': 'it records and replays its own traffic in its own blocks',
+             '90_testing.ipynb': 'it starts, checks and stops llama-server processes themselves'}
 
 def notebooks(names) -> list:
     "The notebooks to run: `names`, or all of `nbs/` in order (the numbered ones, then index)."
     if names: return [Path(n).resolve() for n in names]
     return sorted(nbs.glob('[0-9]*.ipynb')) + [nbs/'index.ipynb']
 
-def run(path:Path, timeout:int) -> float:
-    "Execute notebook `path` in a fresh kernel and write it back with its outputs; the seconds it took."
+def set_mode(path:Path, mode:str):
+    "Point the environment the next kernel inherits at notebook `path`'s recording, for `mode` (live, record, replay)"
+    for k in ('LISETTE_REPLAY', 'LISETTE_REPLAY_DIR'): os.environ.pop(k, None)
+    if mode == 'live' or path.name in LIVE_ONLY: return
+    d = recordings/path.stem
+    if mode == 'record': shutil.rmtree(d, ignore_errors=True)
+    os.environ.update(LISETTE_REPLAY=mode, LISETTE_REPLAY_DIR=str(d))
+
+def run(path:Path, timeout:int, save=True) -> float:
+    "Execute notebook `path` in a fresh kernel and write it back with its outputs (if `save`); the seconds it took."
     nb = nbformat.read(path, as_version=4)
     t = time.monotonic()
     NotebookClient(nb, timeout=timeout, kernel_name='python3', coalesce_streams=True,
                    resources={'metadata': {'path': str(nbs)}}).execute()
-    nbformat.write(nb, path)
-    subprocess.run(['nbdev_clean', '--fname', str(path)], check=True, cwd=root)
+    if save:
+        nbformat.write(nb, path)
+        subprocess.run(['nbdev_clean', '--fname', str(path)], check=True, cwd=root)
     return time.monotonic() - t
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('notebooks', nargs='*', help='notebooks to run (default: all of nbs/)')
     p.add_argument('--timeout', type=int, default=900, help='seconds a cell may take (default: 900)')
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('--record', action='store_true', help='record each notebook\'s traffic into recordings/ (needs the server)')
+    g.add_argument('--replay', action='store_true', help='run from recordings/, with no server')
+    p.add_argument('--no-save', action='store_true', help='run without writing the notebooks back')
     a = p.parse_args(argv)
-    if not os.environ.get('LISETTE_TEST_API_BASE'):
+    mode = 'record' if a.record else 'replay' if a.replay else 'live'
+    if mode == 'replay': os.environ.pop('LISETTE_TEST_API_BASE', None)
+    elif not os.environ.get('LISETTE_TEST_API_BASE'):
         print('run_nbs: no test server; run it as `lisette-llama run -- python tools/run_nbs.py`', file=sys.stderr)
         return 2
     os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')   # kernels inherit it: no price-table download
-    failed = []
+    failed,ran,t0 = [],0,time.monotonic()
     for path in notebooks(a.notebooks):
-        try: print(f'[run_nbs] {path.relative_to(root)}: saved, {run(path, a.timeout):.0f}s', flush=True)
+        if mode == 'replay' and path.name in LIVE_ONLY:
+            print(f'[run_nbs] {path.relative_to(root)}: live only, not replayed ({LIVE_ONLY[path.name]})', flush=True); continue
+        set_mode(path, mode)
+        try:
+            secs = run(path, a.timeout, save=not a.no_save); ran += 1
+            print(f'[run_nbs] {path.relative_to(root)}: {"ran" if a.no_save else "saved"} ({mode}), {secs:.0f}s', flush=True)
         except CellExecutionError as e:
             failed.append(path.name)
-            print(f'[run_nbs] {path.relative_to(root)}: FAILED, not written\n{e}', flush=True)
+            print(f'[run_nbs] {path.relative_to(root)}: FAILED ({mode}), not written\n{e}', flush=True)
+    print(f'[run_nbs] {mode}: {ran} of {ran + len(failed)} notebooks passed'
+          f' in {time.monotonic() - t0:.0f}s', flush=True)
     if failed: print(f'[run_nbs] failed: {" ".join(failed)}', file=sys.stderr)
     return 1 if failed else 0
 
