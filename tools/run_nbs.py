@@ -16,7 +16,8 @@ recording lacks fails its cell (`lisette.replay`). Both work through `LISETTE_RE
 the kernel and its subprocesses inherit (`lisette.testing.use_recording`). The notebooks in `LIVE_ONLY` run live
 when recording and are not run when replaying; the summary says so.
 """
-import os, sys, time, shutil, argparse, subprocess
+import os, sys, time, shutil, argparse, subprocess, multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -52,6 +53,18 @@ def run(path:Path, timeout:int, save=True) -> float:
         subprocess.run(['nbdev_clean', '--fname', str(path)], check=True, cwd=root)
     return time.monotonic() - t
 
+def run_one(path:Path, mode:str, timeout:int, save:bool) -> tuple:
+    "Run notebook `path` in `mode`: `(path, seconds, None)`, or `(path, None, the error)` if a cell failed"
+    set_mode(path, mode)
+    try: return path, run(path, timeout, save=save), None
+    except CellExecutionError as e: return path, None, str(e)
+
+def run_all(paths:list, mode:str, timeout:int, save:bool, workers:int=1):
+    "`run_one` each of `paths`, `workers` at a time (in processes of their own when more than one), as they finish"
+    if workers <= 1: yield from (run_one(p, mode, timeout, save) for p in paths); return
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn')) as ex:
+        yield from ex.map(run_one, paths, [mode]*len(paths), [timeout]*len(paths), [save]*len(paths))
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('notebooks', nargs='*', help='notebooks to run (default: all of nbs/)')
@@ -60,26 +73,30 @@ def main(argv=None) -> int:
     g.add_argument('--record', action='store_true', help='record each notebook\'s traffic into recordings/ (needs the server)')
     g.add_argument('--replay', action='store_true', help='run from recordings/, with no server')
     p.add_argument('--no-save', action='store_true', help='run without writing the notebooks back')
+    p.add_argument('--workers', type=int, default=1,
+                   help='with --replay: notebooks run at once (live runs share one server, so they go one at a time)')
     a = p.parse_args(argv)
     mode = 'record' if a.record else 'replay' if a.replay else 'live'
+    if a.workers > 1 and mode != 'replay': p.error('--workers needs --replay: live notebooks share one model server')
     if mode == 'replay': os.environ.pop('LISETTE_TEST_API_BASE', None)
     elif not os.environ.get('LISETTE_TEST_API_BASE'):
         print('run_nbs: no test server; run it as `lisette-llama run -- python tools/run_nbs.py`', file=sys.stderr)
         return 2
     os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')   # kernels inherit it: no price-table download
-    failed,ran,t0 = [],0,time.monotonic()
+    failed,ran,t0,todo = [],0,time.monotonic(),[]
     for path in notebooks(a.notebooks):
         if mode == 'replay' and path.name in LIVE_ONLY:
-            print(f'[run_nbs] {path.relative_to(root)}: live only, not replayed ({LIVE_ONLY[path.name]})', flush=True); continue
-        set_mode(path, mode)
-        try:
-            secs = run(path, a.timeout, save=not a.no_save); ran += 1
+            print(f'[run_nbs] {path.relative_to(root)}: live only, not replayed ({LIVE_ONLY[path.name]})', flush=True)
+        else: todo.append(path)
+    for path,secs,err in run_all(todo, mode, a.timeout, not a.no_save, a.workers):
+        if err is None:
+            ran += 1
             print(f'[run_nbs] {path.relative_to(root)}: {"ran" if a.no_save else "saved"} ({mode}), {secs:.0f}s', flush=True)
-        except CellExecutionError as e:
+        else:
             failed.append(path.name)
-            print(f'[run_nbs] {path.relative_to(root)}: FAILED ({mode}), not written\n{e}', flush=True)
+            print(f'[run_nbs] {path.relative_to(root)}: FAILED ({mode}), not written\n{err}', flush=True)
     print(f'[run_nbs] {mode}: {ran} of {ran + len(failed)} notebooks passed'
-          f' in {time.monotonic() - t0:.0f}s', flush=True)
+          f' in {time.monotonic() - t0:.0f}s' + (f', {a.workers} at a time' if a.workers > 1 else ''), flush=True)
     if failed: print(f'[run_nbs] failed: {" ".join(failed)}', file=sys.stderr)
     return 1 if failed else 0
 
