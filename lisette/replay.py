@@ -102,25 +102,26 @@ def _refusing(rec:Recording):
 
 # %% ../nbs/20_replay.ipynb #bfab19d6
 @contextmanager
-def _keeping_server_errors():
-    "Make cachy record 5xx answers as well for the block (it keeps only 2xx and 4xx, other than 408 and 429)."
-    old = cachy._recordable
-    cachy._recordable = lambda status: status not in (408, 429)
+def _replacing(name:str, new):
+    "Set cachy's module-level `name` to `new` for the block, then put the old one back."
+    old = getattr(cachy, name)
+    setattr(cachy, name, new)
     try: yield
-    finally: cachy._recordable = old
+    finally: setattr(cachy, name, old)
+
+def _all_but_transient(status:int) -> bool:
+    "Record 5xx answers as well (cachy's own `_recordable` keeps only 2xx and 4xx, other than 408 and 429)."
+    return status not in (408, 429)
 
 # %% ../nbs/20_replay.ipynb #42d9ec6c
-@contextmanager
-def _counting_keys():
-    "Key the n-th identical request of the block apart from the first n-1, by wrapping cachy's key function."
-    old,seen,lock = cachy._key,{},threading.Lock()
+def _counted(key_fn):
+    "cachy's key function `key_fn`, keying the n-th identical request apart from the first n-1."
+    seen,lock = {},threading.Lock()
     def key(r, is_stream=False):
-        k = old(r, is_stream)
+        k = key_fn(r, is_stream)
         with lock: n = seen[k] = seen.get(k, -1) + 1
         return k if n == 0 else f'{k}-{n}'
-    cachy._key = key
-    try: yield
-    finally: cachy._key = old
+    return key
 
 # %% ../nbs/20_replay.ipynb #9501512f
 @contextmanager
@@ -136,9 +137,9 @@ def replay(path,                              # the recording's folder; cachy na
     if mode == 'record':
         rec.file.parent.mkdir(parents=True, exist_ok=True)
         if fresh or not rec.file.exists(): rec.file.write_text('')
-    with (cachy.cachy(cache_dir=rec.file.parent, doms=rec.hosts, hdrs=_keep_hdrs), _normalising(key_pats(rec.hosts), _secret_pats), _counting_keys(),
+    with (cachy.cachy(cache_dir=rec.file.parent, doms=rec.hosts, hdrs=_keep_hdrs), _normalising(key_pats(rec.hosts), _secret_pats), _replacing('_key', _counted(cachy._key)),
           _refusing(rec) if mode == 'replay' else nullcontext(),
-          _keeping_server_errors() if server_errors else nullcontext()):
+          _replacing('_recordable', _all_but_transient) if server_errors else nullcontext()):
         try: yield rec
         except Exception as e:
             if rec.misses and not isinstance(e, ReplayMissError): raise rec.misses[0] from None
