@@ -26,8 +26,7 @@ from nbclient.exceptions import CellExecutionError
 root = Path(__file__).resolve().parent.parent
 nbs = root/'nbs'
 recordings = root/'recordings'
-LIVE_ONLY = {'20_replay.ipynb': 'it records and replays its own traffic in its own blocks',
-             '90_testing.ipynb': 'it starts, checks and stops llama-server processes themselves'}
+LIVE_ONLY = {'20_replay.ipynb': 'it records and replays its own traffic in its own blocks'}
 
 def notebooks(names) -> list:
     "The notebooks to run: `names`, or all of `nbs/` in order (the numbered ones, then index)."
