@@ -29,15 +29,18 @@ FIXTURE_HOST = '127.0.0.2'   # loopback, apart from the model server's 127.0.0.1
 
 class FixtureServer:
     "Threaded loopback HTTP server replaying `script`, one turn per request, recording request bodies"
-    def __init__(self, script=()): self.script,self.requests,self.srv = list(script),[],None
+    def __init__(self,
+                 script=(),           # the turns to answer with, in order
+                 host=FIXTURE_HOST):  # the loopback address to bind
+        self.script,self.host,self.requests,self.srv = list(script),host,[],None
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
     @property
-    def url(self): return f'http://{FIXTURE_HOST}:{self.srv.server_port}'
+    def url(self): return f'http://{self.host}:{self.srv.server_port}'
 
     def start(self):
-        "Bind a free port on `FIXTURE_HOST` and serve from a daemon thread"
-        self.srv = ThreadingHTTPServer((FIXTURE_HOST, 0), _Handler)
+        "Bind a free port on `host` and serve from a daemon thread"
+        self.srv = ThreadingHTTPServer((self.host, 0), _Handler)
         self.srv.fixture = self
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
         return self

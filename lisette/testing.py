@@ -9,7 +9,6 @@ __all__ = ['REPLAY_BASE', 'cache_path', 'gemma_gguf', 'template_path', 'free_por
 # %% ../nbs/90_testing.ipynb #973830e3
 import os, sys, time, socket, subprocess, importlib.util, urllib.request
 from pathlib import Path
-import httpx
 from fastcore.basics import patch
 from .local import cache_dir
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Build lisette's docs site into _docs/ (settings.ini's doc_path), offline, from the notebooks' saved outputs.
-# Needs no model server. Steps: nbdev's own processing into _proc/ (show_doc API blocks, doc links), then
-# tools/docs/nb2md.py (pages for mkdocs-material), then mkdocs (strict: a broken link or anchor fails the build).
-# With --replay, the notebooks are first run again from their recordings (recordings/, `tools/run_nbs.py --replay`,
-# no server) and saved, so every output on the site is the recorded one: the same on every build.
+# Build lisette's docs site into _docs/ (settings.ini's doc_path), offline. Needs no model server: the notebooks are
+# first run again from their recordings (recordings/, `tools/run_nbs.py --replay`, strictly) into the scratch folder
+# _replayed/, so every output on the site comes from the recorded traffic of the real server, the same on every
+# build, and nbs/ is left as it is. Then nbdev's own processing into _proc/ (show_doc API blocks, doc links),
+# tools/docs/nb2md.py (pages for mkdocs-material), and mkdocs (strict: a broken link or anchor fails the build).
 #
-#     bash tools/build_docs.sh [--replay]
+#     bash tools/build_docs.sh                   # replay, then build
+#     bash tools/build_docs.sh --replayed DIR    # build from notebooks already replayed into DIR (tools/suite.sh)
+#     bash tools/build_docs.sh --saved           # build from the outputs saved in nbs/ (no replay)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -z "${VIRTUAL_ENV:-}" ] && [ -f .venv/bin/activate ] && . .venv/bin/activate
@@ -14,10 +16,15 @@ export LITELLM_LOCAL_MODEL_COST_MAP=True PYTHONHASHSEED=0 NO_MKDOCS_2_WARNING=1
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 secs() { local ms=$(( ($2-$1)/1000000 )); printf '%d.%d' $((ms/1000)) $(( (ms%1000)/100 )); }
 t0=$(date +%s%N)
-if [ "${1:-}" = --replay ]; then python tools/run_nbs.py --replay; fi
+case "${1:-}" in
+  --saved) src=nbs ;;
+  --replayed) src=$2; [ -d "$src" ] || { echo "build_docs: no folder $src" >&2; exit 2; } ;;
+  "") src=_replayed; rm -rf "$src"; python tools/run_nbs.py --replay --workers 2 --out "$src" ;;
+  *) echo "usage: bash tools/build_docs.sh [--saved | --replayed DIR]" >&2; exit 2 ;;
+esac
 doc_path=$(python -c "from nbdev.config import get_config; print(get_config().doc_path)")
 
-python tools/docs/nbproc.py                        # nbs/*.ipynb -> _proc/*.ipynb
+python tools/docs/nbproc.py "$src"                 # the notebooks -> _proc/*.ipynb
 t1=$(date +%s%N)
 python tools/docs/nb2md.py _proc _proc/mkdocs "$doc_path"
 [ -n "$doc_path" ] && rm -rf "$doc_path"
@@ -25,6 +32,6 @@ python -m mkdocs build -f _proc/mkdocs/mkdocs.yml 2>&1 | sed '/^INFO/d'   # not 
 t2=$(date +%s%N)
 
 pages=$(find "$doc_path" -name '*.html' ! -name 404.html ! -path '*/src/*' | wc -l)
-src=$(find "$doc_path/src" -name '*.html' | wc -l)
-echo "docs: $pages pages (+$src source pages) in $doc_path/, built in $(secs $t0 $t2)s" \
-     "(nbdev processing $(secs $t0 $t1)s, pages + mkdocs $(secs $t1 $t2)s)"
+nsrc=$(find "$doc_path/src" -name '*.html' | wc -l)
+echo "docs: $pages pages (+$nsrc source pages) in $doc_path/ from $src/, built in $(secs $t0 $t2)s" \
+     "(replay and nbdev processing $(secs $t0 $t1)s, pages + mkdocs $(secs $t1 $t2)s)"

@@ -10,7 +10,7 @@ nbdev's: the same processors (`FilterDefaults`), the same `show_doc` cells, the 
 comments shown as a parameter table (type, default, details) as nbdev's Quarto sites used to. A parameter with no
 comment takes its base class's (so `AsyncChat` documents the `Chat` arguments it takes through `delegates`).
 
-    python tools/docs/nbproc.py          # processes nbs/ into _proc/ (from scratch)
+    python tools/docs/nbproc.py [DIR]    # processes nbs/ (or the notebooks in DIR) into _proc/ (from scratch)
 """
 import ast, re, sys, inspect, warnings
 from pathlib import Path
@@ -124,4 +124,4 @@ if __name__ == '__main__':
     sys.path.insert(0, str(Path(__file__).parent))
     import nbproc  # by module name, so that nbdev's spawned workers can unpickle our class
     nbdev.serve.FilterDefaults = nbproc.FilterDefaults
-    nbdev.serve.proc_nbs(force=True, n_workers=2)
+    nbdev.serve.proc_nbs(sys.argv[1] if len(sys.argv) > 1 else '', force=True, n_workers=2)
