@@ -89,3 +89,114 @@ def test_failed_turn_leaves_hist(two, stream):
         if stream: list(r)
     assert same(c, snap)
     assert sum(c.use_by[k].calls for k in c.use_by) == 1
+
+# --- many chats: lisette.batch ----------------------------------------------------------------------------------
+
+from lisette.batch import arun_batch, run_batch, load_results
+from lisette.testing import LlamaServer
+
+def add(a: int, b: int) -> int:
+    "Add two numbers"
+    return a + b
+
+def ping() -> str:
+    "Check that the server is up"
+    return 'pong'
+
+def paired(hist) -> bool:
+    "True if each assistant message with tool calls is followed by exactly one result per call id, in order, and no tool result stands alone."
+    i,n = 0,len(hist)
+    while i < n:
+        m = hist[i]
+        ids = [tc['id'] for tc in m.get('tool_calls') or []] if m['role'] == 'assistant' else []
+        if m['role'] == 'tool': return False   # a result no call asked for
+        res = hist[i+1:i+1+len(ids)]
+        if [t['role'] for t in res] != ['tool']*len(ids) or [t['tool_call_id'] for t in res] != ids: return False
+        i += 1 + len(ids)
+    return True
+
+def test_paired():
+    tc = lambda i: dict(id=i, type='function', function=dict(name='add', arguments='{}'))
+    u,tr = dict(role='user', content='q'),lambda i: dict(role='tool', tool_call_id=i, content='1')
+    a = lambda *ids: dict(role='assistant', content=None, tool_calls=[tc(i) for i in ids])
+    assert paired([u, a('x', 'y'), tr('x'), tr('y'), dict(role='assistant', content='2')])
+    assert not paired([u, a('x', 'y'), tr('y'), tr('x')])
+    assert not paired([u, a('x'), tr('x'), tr('x')])
+    assert not paired([u, a('x')])
+
+def test_resume_redoes_no_finished_item(tmp_path):
+    "A run that dies after 4 items; the re-run runs only the other 8, and the file then holds each item once."
+    fx = FaultServer(default=ok('done'))
+    path,seen = tmp_path/'res.jsonl',[]
+    def make_chat(item):
+        seen.append(item)
+        return AsyncChat('openai/fixture-model', api_base=fx.base, api_key='sk-test', num_retries=0)
+    class Died(Exception): pass
+    def die_after_4(r):
+        if len(load_results(path)) == 4: raise Died
+    items = [f'prompt {i}' for i in range(12)]
+    with pytest.raises(Died): asyncio.run(arun_batch(items, make_chat, path, concurrency=1, progress=False, on_result=die_after_4))
+    first = load_results(path)
+    assert sorted(first) == ['0', '1', '2', '3'] and seen[:4] == items[:4]   # the next may have started, not finished
+    seen.clear()
+    res = run_batch(items, make_chat, path, concurrency=3, progress=False)
+    assert sorted(seen) == sorted(items[4:]), 'no finished item is run again'
+    assert [r.id for r in res] == [str(i) for i in range(12)] and all(r.ok for r in res)
+    assert [r for r in res[:4]] == [first[str(i)] for i in range(4)]
+    lines = path.read_text().splitlines()
+    assert len(lines) == 12 and len(load_results(path)) == 12
+    fx.stop()
+
+def test_errors_are_results_and_rerun(tmp_path):
+    "Items that fail come back as results with their error, the others finish; a re-run retries only the failed ones."
+    fx = FaultServer(default=ok('fine'))
+    fx.push(status(500, 'down'))
+    mk = lambda item: AsyncChat('openai/fixture-model', api_base=fx.base, api_key='sk-test', num_retries=0)
+    res = run_batch(['a', 'b', 'c'], mk, tmp_path/'r.jsonl', concurrency=1, progress=False)
+    assert [r.ok for r in res] == [False, True, True] and 'down' in res[0].error and res[0].error.startswith('InternalServerError')
+    again = run_batch(['a', 'b', 'c'], mk, tmp_path/'r.jsonl', progress=False)
+    assert all(r.ok for r in again) and again[1:] == res[1:] and len(fx.requests) == 4
+    fx.stop()
+
+@pytest.fixture(scope='module')
+def servers():
+    "Two llama-servers of one thread each, started here on 127.0.0.1 and stopped by PID (reusing a shared prompt prefix: faster, and order doesn't matter here)."
+    ss = [LlamaServer(threads=1, cache_prompt=True).start() for _ in range(2)]
+    yield ss
+    for s in ss: s.stop()
+
+def test_kill_a_server_mid_batch(servers, tmp_path):
+    "50 tool-loop chats over a Router of two servers; one is killed after 25 results: every chat completes, every history pairs its calls and results."
+    random.seed(0)
+    r = litellm.Router(model_list=[dict(model_name='gemma', model_info=dict(id=f'srv{i}'),
+                       litellm_params=dict(model='openai/gemma3-270m', api_base=f'{s.base}/v1', api_key='sk-local'))
+                       for i,s in enumerate(servers)], num_retries=3, retry_after=0, allowed_fails=0, cooldown_time=120)
+    victim,n = servers[0],[0]
+    def kill_halfway(res):
+        n[0] += 1
+        if n[0] == 25: victim.proc.kill(); victim.proc.wait()   # by PID, with requests in flight
+    # A tool with no arguments: its call fits in 16 tokens, so each chat is a short, real tool loop.
+    mk = lambda item: AsyncChat('gemma', router=r, tools=[ping], max_tokens=16)
+    items = [dict(id=f'q{i}', prompt=f'Is server {i} up? Check with the ping tool.') for i in range(50)]
+    res = run_batch(items, mk, tmp_path/'res.jsonl', concurrency=6, progress=False, on_result=kill_halfway)
+    assert victim.proc.poll() is not None, 'the server was killed during the batch'
+    assert [x.id for x in res] == [it['id'] for it in items]
+    assert all(x.ok for x in res), [x.error for x in res if not x.ok]
+    assert all(paired(x.hist) for x in res), [x.hist for x in res if not paired(x.hist)][:1]
+    assert all(x.hist[0] == dict(role='user', content=it['prompt']) for x,it in zip(res, items)), 'each prompt once, first'
+    tooled = sum(1 for x in res if any(m.get('tool_calls') for m in x.hist))
+    assert tooled >= 25, f'most chats ran a tool loop (only {tooled} did)'
+    by = [k for x in res for k in x.use_by]
+    assert 'srv0' in by and 'srv1' in by
+    assert sum(x.use.calls for x in res) == sum(u.calls for x in res for u in x.use_by.values())
+    assert len(load_results(tmp_path/'res.jsonl')) == 50
+
+def test_progress_bar_counts_done_items(tmp_path, capsys):
+    "tqdm's bar counts every item, those skipped as already done included."
+    fx = FaultServer(default=ok('fine'))
+    mk = lambda item: AsyncChat('openai/fixture-model', api_base=fx.base, api_key='sk-test', num_retries=0)
+    run_batch(['a', 'b'], mk, tmp_path/'r.jsonl', progress=False)
+    run_batch(['a', 'b', 'c'], mk, tmp_path/'r.jsonl')
+    err = capsys.readouterr().err
+    assert '2/3' in err and '3/3' in err and len(fx.requests) == 3
+    fx.stop()
