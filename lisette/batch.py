@@ -65,17 +65,27 @@ async def run_item(item, make_chat, id:str, **kw) -> BatchResult:
     except Exception as e: return BatchResult(id, error=f'{type(e).__name__}: {e}')
 
 # %% ../nbs/21_scale.ipynb #3d2dde80
+def _parsed(line:str):
+    "The `BatchResult` on JSONL `line`, or None for a blank line or one a killed run left half-written."
+    try: return BatchResult.from_json(line) if line.strip() else None
+    except (json.JSONDecodeError, TypeError, KeyError): return None
+
 def load_results(path) -> dict:
     "The results kept in JSONL file `path`, by item id (the last line for an id wins); {} if there is no file yet."
     p = Path(path)
     if not p.exists(): return {}
-    rs = [BatchResult.from_json(l) for l in p.read_text().splitlines() if l.strip()]
-    return {r.id:r for r in rs}
+    return {r.id:r for r in map(_parsed, p.read_text().splitlines()) if r}
+
+def _cut(p:Path) -> bool:
+    "True if file `p` ends in the middle of a line."
+    if not p.exists() or not p.stat().st_size: return False
+    with open(p, 'rb') as f: f.seek(-1, 2); return f.read(1) != b'\n'
 
 def _saver(path):
     "A function appending a result to JSONL file `path` and flushing it (a no-op without a path), and its file."
     if path is None: return (lambda r: None),nullcontext()
-    f = open(path, 'a')
+    cut,f = _cut(Path(path)),open(path, 'a')
+    if cut: f.write('\n')   # a killed run's half line stays alone on its line, and is skipped
     def save(r:BatchResult): f.write(r.to_json() + '\n'); f.flush()
     return save,f
 

@@ -200,3 +200,15 @@ def test_progress_bar_counts_done_items(tmp_path, capsys):
     err = capsys.readouterr().err
     assert '2/3' in err and '3/3' in err and len(fx.requests) == 3
     fx.stop()
+
+def test_resume_after_a_half_written_line(tmp_path):
+    "A run killed in the middle of writing a result: the half line is skipped, its item runs again, the rest are kept."
+    fx = FaultServer(default=ok('fine'))
+    mk = lambda item: AsyncChat('openai/fixture-model', api_base=fx.base, api_key='sk-test', num_retries=0)
+    path = tmp_path/'r.jsonl'
+    first = run_batch(['a', 'b'], mk, path, progress=False)
+    path.write_text(path.read_text() + first[1].to_json().replace('"id": "1"', '"id": "2"')[:25])   # item 2, cut short
+    res = run_batch(['a', 'b', 'c'], mk, path, progress=False)
+    assert [r.ok for r in res] == [True]*3 and res[:2] == first and len(fx.requests) == 3
+    assert sorted(load_results(path)) == ['0', '1', '2']
+    fx.stop()
