@@ -10,9 +10,11 @@ import json, asyncio
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from contextlib import nullcontext
+from fastcore.meta import delegates
 from .compat import litellm
 from .errors import ConfigTypeError, ConfigValueError
 from .messages import contents, _msg_dict
+from .tools import run_sync
 from .chat import Use
 from .async_chat import AsyncChat
 
@@ -56,7 +58,10 @@ async def _answer(chat, prompt, kw):
     "The final response of `chat(prompt, **kw)`: awaited for an `AsyncChat`, run in a worker thread for a `Chat`."
     return await chat(prompt, **kw) if isinstance(chat, AsyncChat) else await asyncio.to_thread(chat, prompt, **kw)
 
-async def run_item(item, make_chat, id:str, **kw) -> BatchResult:
+async def run_item(item,       # a prompt, or a dict with a 'prompt'
+                   make_chat,  # a function item -> a fresh `AsyncChat` (or `Chat`)
+                   id:str,     # the id its result gets
+                   **kw) -> BatchResult: # further arguments for the chat call
     "Run `item` in a chat from `make_chat(item)`; its `BatchResult`, with the error if it failed (never raises)."
     try:
         chat = make_chat(item)
@@ -129,7 +134,7 @@ async def arun_batch(items:list,        # prompts, or dicts with a 'prompt' (and
     return res
 
 # %% ../nbs/21_scale.ipynb #526aec33
-def run_batch(items, make_chat, path=None, concurrency=8, progress=True, on_result=None, **kw) -> list:
+@delegates(arun_batch, keep=True)
+def run_batch(items:list, make_chat, path=None, **kwargs) -> list:
     "`arun_batch` from blocking code (a script, or a notebook cell that doesn't `await`)."
-    from lisette.tools import run_sync
-    return run_sync(arun_batch(items, make_chat, path, concurrency, progress, on_result, **kw))
+    return run_sync(arun_batch(items, make_chat, path, **kwargs))
