@@ -9,6 +9,18 @@ from lisette.async_chat import AsyncChat
 from lisette.errors import ConfigTypeError, ConfigValueError, ModelServerError
 from conftest import FaultServer, ok, status, closed_port, snapshot, same
 
+_HOOKS = ('callbacks', 'success_callback', '_async_success_callback', 'failure_callback', '_async_failure_callback',
+          'input_callback', 'service_callback')
+
+@pytest.fixture(autouse=True)
+def _no_router_left():
+    """A Router hooks callbacks into litellm and its deployments' prices into the cost map, for the whole process:
+    undo both after each test, so the files after this one see litellm as they would alone (fast streams included)."""
+    hooks,prices = {k:list(getattr(litellm, k)) for k in _HOOKS},set(litellm.model_cost)
+    yield
+    for k,v in hooks.items(): getattr(litellm, k)[:] = v
+    for k in set(litellm.model_cost) - prices: del litellm.model_cost[k]
+
 def dep(name, base, id, price=1e-6):
     "A Router deployment of model group `name` at OpenAI-style `base`, with its own id and price per token."
     return dict(model_name=name, litellm_params=dict(model='openai/fixture-model', api_base=base, api_key='sk-test',
