@@ -14,7 +14,7 @@ import lisette.chat as _chat, lisette.async_chat as _async_chat, lisette.display
 import lisette.jsonstream as _jsonstream, lisette.statemachine as _statemachine
 import lisette.approvals as _approvals, lisette.events as _events
 import lisette.structured as _structured, lisette.caching as _caching, lisette.thinking as _thinking, lisette.toolstream as _toolstream
-import lisette.fastpath as _fastpath
+import lisette.fastpath as _fastpath, lisette.batch as _batch
 from .compat import *
 from .errors import *
 from .messages import *
@@ -31,6 +31,7 @@ from .caching import *
 from .thinking import *
 from .toolstream import *
 from .fastpath import *
+from .batch import *
 _modules = (_compat, _errors, _messages, _tools, _chat, _async_chat, _display, _jsonstream, _statemachine, _approvals, _events,
-            _structured, _caching, _thinking, _toolstream, _fastpath)
+            _structured, _caching, _thinking, _toolstream, _fastpath, _batch)
 __all__ = [n for m in _modules for n in m.__all__]

@@ -11,14 +11,13 @@ from contextlib import suppress
 from .compat import litellm
 from fastcore.basics import patch, noop
 from fastcore.meta import delegates
-from .fastpath import afast_stream
 from .compat import close_clients_at_exit, aclose_stream, quiet_stream_logging
 from .errors import ConfigTypeError, ConfigValueError, model_error
 from .messages import mk_tc_result, tc_parts
 from .tools import prep_tool_call, fmt_result, _err_text, _progress, _step, ToolProgress, ToolResult
 from .events import Stopwatch
 from .toolstream import AsyncToolCallStream
-from .chat import Chat, _Turn, _final, _Reading, _drained, _request_data, final_prompt, complete_stream, cite_footnotes
+from .chat import Chat, _Turn, _final, _Reading, _drained, _fast, _request_data, final_prompt, complete_stream, cite_footnotes
 
 # %% ../nbs/04_async.ipynb #2f41f6fd
 async def astream_with_complete(agen, postproc=noop):
@@ -134,10 +133,10 @@ async def _atools(self:AsyncChat, t:_Turn, calls:list, ns:dict):
     yield res
 
 # %% ../nbs/04_async.ipynb #7e335901
-async def aopen_stream(kw:dict):
-    "Send streamed request `kw` asynchronously: an async generator of its chunks, then the complete response."
-    w = await litellm.acompletion(**kw)
-    return afast_stream(w, kw) or astream_with_complete(w, cite_footnotes)
+async def aopen_stream(kw:dict, llm=litellm):
+    "Send streamed request `kw` asynchronously through `llm` (litellm, or a Router): an async generator of its chunks, then the complete response."
+    w = await llm.acompletion(**kw)
+    return _fast(w, kw, llm, aio=True) or astream_with_complete(w, cite_footnotes)
 
 # %% ../nbs/04_async.ipynb #fd3c1afa
 @patch
@@ -146,10 +145,10 @@ async def _amodel(self:AsyncChat, t:_Turn, kw, prefill):
     await self._aemit(t.event('message_start', _request_data(kw)))
     sw,g = Stopwatch(),None
     try:
-        if not kw.get('stream'): r = await litellm.acompletion(**kw)
+        if not kw.get('stream'): r = await self._llm.acompletion(**kw)
         else:
             quiet_stream_logging()
-            g = await aopen_stream(kw)
+            g = await aopen_stream(kw, self._llm)
             rd = _Reading(prefill, self.think_tokens, t.ns, sw, AsyncToolCallStream)
             async def pull():
                 try: c = await anext(g)

@@ -4,12 +4,12 @@
 
 # %% ../nbs/03_chat.ipynb #621e60f6
 from __future__ import annotations
-import json, math, inspect, warnings
+import json, math, inspect, warnings, logging
 from collections import deque
 from dataclasses import dataclass, field, fields, asdict
 from .compat import litellm
 from fastcore.basics import patch, noop
-from .fastpath import fast_stream
+from .fastpath import fast_stream, afast_stream
 from .compat import kw_alias, close_stream, quiet_stream_logging
 from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
 from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dict, _tcs, _delta
@@ -20,6 +20,8 @@ from .thinking import as_think_tokens, ThinkSplitter, split_chunk, tail_chunk, s
 from .toolstream import ToolCallStream, streams_args
 from .approvals import Decision, ToolReview, as_decision, reviewer, load_state, STATE_FORMAT
 
+_log = logging.getLogger('lisette')
+
 # %% auto #0
 __all__ = ['final_prompt', 'complete_stream', 'stream_with_complete', 'delta_text', 'cite_footnote', 'cite_footnotes', 'Use',
            'Chat', 'call_opts', 'client_calls', 'open_stream']
@@ -27,7 +29,7 @@ __all__ = ['final_prompt', 'complete_stream', 'stream_with_complete', 'delta_tex
 # %% ../nbs/03_chat.ipynb #6f5ab9bb
 def complete_stream(gen, chunks:list, postproc=noop) -> litellm.ModelResponse:
     "The complete response from stream `gen`'s `chunks`; raises `IncompleteStreamError` if the provider never finished."
-    if getattr(gen, 'received_finish_reason', '') is None:
+    if getattr(gen, 'received_finish_reason', '') is None and not hasattr(gen, 'adopt_fallback_response_headers'):
         raise IncompleteStreamError.after(len(chunks))
     return litellm.stream_chunk_builder(postproc(chunks) or chunks)
 
@@ -141,6 +143,16 @@ def _check_temp(temp):
         raise ConfigTypeError(f"temp: expected a finite number, got {temp!r}")
     return temp
 
+def _check_router(router, model, api_base, api_key):
+    "`router`, checked: a `litellm.Router` that serves model group `model`, with no `api_base`/`api_key` of the chat's own."
+    if router is None: return None
+    _check_type('router', router, litellm.Router, 'a litellm.Router')
+    groups = list(dict.fromkeys(router.get_model_names() + list(router.model_group_alias or {})))
+    if model not in groups: raise ConfigValueError(f"model: expected one of the router's model groups {groups}, got {model!r}")
+    for arg,v in (('api_base', api_base), ('api_key', api_key)):
+        if v is not None: raise ConfigValueError(f"{arg}: a router's deployments carry their own; put it in its model_list, not in Chat")
+    return router
+
 def _check_fn(arg, v, what):
     if v is not None and not callable(v): raise ConfigTypeError(f"{arg}: expected {what}, got {v!r}")
     return v
@@ -172,16 +184,18 @@ class Chat:
                  tool_exec=True,   # run the model's tool calls; False returns them for you to answer
                  on_event=None,    # a function, or a list of them, called with each `Event` of every call
                  think_tokens=None, # inline reasoning to move to `reasoning_content`: True (`<think>`), or (start, end[, open])
+                 router=None,      # a `litellm.Router` to send calls to; `model` is then one of its model groups
                  **kwargs):        # further `litellm.completion` arguments for every call (e.g. max_tokens)
         if not isinstance(model, str) or not model: raise ConfigTypeError(f"model: expected a litellm model name, got {model!r}")
-        if model.startswith('local/'): _use_local(model)
+        self.router = _check_router(router, model, api_base, api_key)
+        if model.startswith('local/') and not router: _use_local(model)
         self.model,self.temp,self.search = model,_check_temp(temp),_check_effort('search', search)
         self.sp = _check_type('sp', sp, str, 'a string')
         self.cache,self.cache_idxs,self.ttl,self.api_base,self.kw = cache,_check_cache_idxs(cache_idxs),_check_ttl(ttl),api_base,kwargs
         self.tools = list(_check_type('tools', tools or [], (list, tuple), 'a list of functions or tool schema dicts'))
         self.ns,self.tool_schemas = tool_ns(self.tools, ns),[lite_mk_func(t) for t in self.tools]
         self.hist = mk_msgs(_check_type('hist', [] if hist is None else hist, (list, str), 'a list of messages'))
-        self.use,self._api_key = Use(),_check_type('api_key', api_key, (str, type(None)), 'a string')
+        self.use,self.use_by,self._api_key = Use(),{},_check_type('api_key', api_key, (str, type(None)), 'a string')
         self.review,self.decide = reviewer(review),_check_fn('decide', decide, 'a function (review) -> decision')
         self.tool_exec,self.on_event = _check_type('tool_exec', tool_exec, bool, 'True or False'),_callbacks(on_event)
         self.think_tokens = as_think_tokens(think_tokens)
@@ -192,6 +206,9 @@ class Chat:
 
     @property
     def cost(self) -> float: return self.use.cost
+
+    @property
+    def _llm(self): return self.router or litellm   # where calls go: `completion` and `acompletion` of the router, or of litellm
 
     @property
     def cache(self): return self._cache
@@ -375,14 +392,29 @@ def _post(self:Chat, r, prefill=None):
     if prefill and not (msg.content or '').startswith(prefill): msg.content = prefill + (msg.content or '')
     if self.think_tokens: split_message(self.think_tokens, msg)
     if msg.tool_calls and not msg.content: msg.content = None
-    self.use += Use.from_response(r, self.model)
+    self._record(Use.from_response(r, None if self.router else self.model), _deployment(r))
     return r
 
+def _deployment(r) -> str|None:
+    "The id of the Router deployment that answered `r` (None for a call no Router made)."
+    return (getattr(r, '_hidden_params', None) or {}).get('model_id')
+
+@patch
+def _record(self:Chat, u:Use, dep=None):
+    "Add usage `u` to the chat's total, and to deployment `dep`'s in `use_by` when a Router chose it."
+    self.use += u
+    if self.router and dep: self.use_by[dep] = self.use_by.get(dep, Use()) + u
+
 # %% ../nbs/03_chat.ipynb #2aaacfbd
-def open_stream(kw:dict):
-    "Send streamed request `kw`: a generator of its chunks returning the complete response, read by lisette where it can."
-    w = litellm.completion(**kw)
-    return fast_stream(w, kw) or stream_with_complete(w, cite_footnotes)
+def _fast(w, kw:dict, llm, aio=False):
+    "lisette's reader for stream `w`, or None when litellm must read it: always when a Router sent it (`llm`)."
+    if llm is litellm: return (afast_stream if aio else fast_stream)(w, kw)
+    _log.debug('stream of %s read by litellm (a Router chose the deployment)', kw.get('model'))
+
+def open_stream(kw:dict, llm=litellm):
+    "Send streamed request `kw` through `llm` (litellm, or a Router): a generator of its chunks returning the complete response."
+    w = llm.completion(**kw)
+    return _fast(w, kw, llm) or stream_with_complete(w, cite_footnotes)
 
 # %% ../nbs/03_chat.ipynb #c6f5a629
 def _text_chunk(text): return litellm.ModelResponseStream(choices=[litellm.StreamingChoices(delta=litellm.types.utils.Delta(content=text, role='assistant'))])
@@ -443,10 +475,10 @@ def _model(self:Chat, t:_Turn, kw, prefill):
     self._emit(t.event('message_start', _request_data(kw)))
     sw,g = Stopwatch(),None
     try:
-        if not kw.get('stream'): r = litellm.completion(**kw)
+        if not kw.get('stream'): r = self._llm.completion(**kw)
         else:
             quiet_stream_logging()
-            g = open_stream(kw)
+            g = open_stream(kw, self._llm)
             rd = _Reading(prefill, self.think_tokens, t.ns, sw)
             def pull():
                 try: s = _step(g)
