@@ -11,9 +11,8 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from contextlib import nullcontext
 from fastcore.meta import delegates
-from .compat import litellm
 from .errors import ConfigTypeError, ConfigValueError
-from .messages import contents, _msg_dict
+from .messages import contents, _msg_dicts
 from .tools import run_sync
 from .chat import Use
 from .async_chat import AsyncChat
@@ -52,8 +51,6 @@ def item_ids(items:list) -> list:
     return ids
 
 # %% ../nbs/21_scale.ipynb #d39029f8
-def _wire(hist:list) -> list: return [_msg_dict(m) if isinstance(m, litellm.Message) else m for m in hist]
-
 async def _answer(chat, prompt, kw):
     "The final response of `chat(prompt, **kw)`: awaited for an `AsyncChat`, run in a worker thread for a `Chat`."
     return await chat(prompt, **kw) if isinstance(chat, AsyncChat) else await asyncio.to_thread(chat, prompt, **kw)
@@ -66,7 +63,7 @@ async def run_item(item,       # a prompt, or a dict with a 'prompt'
     try:
         chat = make_chat(item)
         r = await _answer(chat, _prompt(item), kw)
-        return BatchResult(id, contents(r), _wire(chat.hist), chat.use, dict(chat.use_by))
+        return BatchResult(id, contents(r), _msg_dicts(chat.hist), chat.use, dict(chat.use_by))
     except Exception as e: return BatchResult(id, error=f'{type(e).__name__}: {e}')
 
 # %% ../nbs/21_scale.ipynb #3d2dde80
@@ -100,17 +97,10 @@ def _check_batch(items, make_chat, concurrency):
     if not callable(make_chat): raise ConfigTypeError(f"make_chat: expected a function item -> AsyncChat or Chat, got {make_chat!r}")
     if type(concurrency) is not int or concurrency < 1: raise ConfigValueError(f"concurrency: expected an int >= 1, got {concurrency!r}")
 
-class _NoBar:
-    "A progress bar that shows nothing."
-    def __enter__(self): return self
-    def __exit__(self, *exc): pass
-    def update(self, n=1): pass
-
 def _bar(total:int, done:int, progress:bool):
-    "A tqdm bar over `total` items, `done` of them finished already (tqdm is imported only when it is shown)."
-    if not progress: return _NoBar()
+    "A tqdm bar over `total` items, `done` of them finished already; hidden unless `progress`."
     from tqdm.auto import tqdm
-    return tqdm(total=total, initial=done)
+    return tqdm(total=total, initial=done, disable=not progress)
 
 async def arun_batch(items:list,        # prompts, or dicts with a 'prompt' (and an 'id', and whatever `make_chat` reads)
                      make_chat,          # a function item -> a fresh `AsyncChat` (or `Chat`) for that item

@@ -12,7 +12,7 @@ from fastcore.basics import patch, noop
 from .fastpath import fast_stream, afast_stream
 from .compat import kw_alias, close_stream, quiet_stream_logging
 from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
-from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dict, _tcs, _delta
+from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dicts, _tcs, _delta
 from .tools import lite_mk_func, tool_ns, tool_steps, run_sync, _step
 from .events import Event, Stopwatch, new_run_id
 from .caching import as_cache, with_ckpts
@@ -282,7 +282,7 @@ def _request(self:Chat, t:_Turn, last=False) -> dict:
     msgs = mk_msgs(([{'role':'system', 'content':self.sp}] if self.sp else []) + self._base(t) + t.pending)
     if self.cache: msgs = with_ckpts(msgs, self._ckpts(msgs), _check_ttl(self.ttl))
     if prefill: msgs.append({'role':'assistant', 'content':prefill})
-    msgs = [_sendable(_msg_dict(m) if isinstance(m, litellm.Message) else m) for m in msgs]
+    msgs = [_sendable(m) for m in _msg_dicts(msgs)]
     kw = {'model':self.model, 'messages':msgs, 'temperature':self.temp, **self.kw, **t.opts}
     if self.api_base: kw['api_base'] = self.api_base
     if self._api_key: kw['api_key'] = self._api_key
@@ -333,8 +333,7 @@ def _args_dict(args) -> dict:
 @patch
 def _state(self:Chat, t:_Turn, awaiting:str) -> dict:
     "Call `t`, paused at tool call `awaiting`, as JSON-able data (see `lisette.approvals`)."
-    wire = lambda ms: [_msg_dict(m) if isinstance(m, litellm.Message) else m for m in ms]
-    return {'format':STATE_FORMAT, 'model':self.model, 'hist':wire(self._base(t)), 'pending':wire(t.pending), 'step':t.step,
+    return {'format':STATE_FORMAT, 'model':self.model, 'hist':_msg_dicts(self._base(t)), 'pending':_msg_dicts(t.pending), 'step':t.step,
             'max_steps':t.max_steps, 'final_prompt':t.final_prompt, 'opts':_request_data(t.opts), 'tool_exec':t.tool_exec,
             'decisions':{k:asdict(d) for k,d in t.decisions.items()}, 'awaiting':awaiting}
 

@@ -168,6 +168,10 @@ def _msg_dict(m:litellm.Message) -> dict:
     d = m.model_dump(warnings=False)  # tool calls in a history are dicts, which pydantic would warn about
     return {k:v for k,v in d.items() if v is not None and k not in ('provider_specific_fields', 'function_call')}
 
+def _msg_dicts(msgs:list) -> list:
+    "`msgs` as plain dicts: each litellm `Message` through `_msg_dict`, any other message as it is."
+    return [_msg_dict(m) if isinstance(m, litellm.Message) else m for m in msgs]
+
 # %% ../nbs/01_messages.ipynb #09bf8f56
 def tc_parts(tc) -> tuple:
     "`(id, name, arguments)` of tool call `tc`, whether a dict or a litellm tool-call object."
