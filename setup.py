@@ -32,7 +32,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {'lisette': ['templates/*.jinja']},
     install_requires = reqs('requirements'),
-    extras_require = {'dev': reqs('dev_requirements'), 'local': reqs('local_requirements'), 'replay': reqs('replay_requirements')},
+    extras_require = {'dev': reqs('dev_requirements'), 'local': reqs('local_requirements'), 'replay': reqs('replay_requirements'), 'proxy': reqs('proxy_requirements')},
     dependency_links = cfg.get('dep_links','').split(),
     python_requires = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

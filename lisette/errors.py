@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['LisetteError', 'ConfigError', 'ConfigValueError', 'ConfigTypeError', 'ToolError', 'SchemaError',
            'StructuredOutputError', 'ReplayMissError', 'ModelError', 'ModelAuthError', 'ModelRateLimitError',
-           'ModelBadRequestError', 'ContextWindowError', 'ModelServerError', 'ModelTimeoutError',
+           'ModelBudgetError', 'ModelBadRequestError', 'ContextWindowError', 'ModelServerError', 'ModelTimeoutError',
            'IncompleteStreamError', 'model_error']
 
 # %% ../nbs/00_errors.ipynb #82580cae
-import sys
+import re, sys
 from .compat import litellm
 
 # %% ../nbs/00_errors.ipynb #1879cea7
@@ -69,6 +69,9 @@ class ModelAuthError(ModelError):
 class ModelRateLimitError(ModelError):
     "A rate limit, quota or budget stopped the request (429)."
 
+class ModelBudgetError(ModelRateLimitError):
+    "A spending budget is used up (a LiteLLM Proxy's, a deployment's or a key's): retrying won't help until it resets."
+
 class ModelBadRequestError(ModelError):
     "The provider refused the request itself (400, 404, 422)."
 
@@ -97,17 +100,23 @@ def _kinds() -> list:
             ((litellm.BadRequestError, litellm.NotFoundError, litellm.UnprocessableEntityError), ModelBadRequestError),
             (sys.modules['openai'].APIError, ModelServerError)]
 _classes = {}
+_BUDGET = re.compile(r'crossed budget|exceeded budget|budget has been exceeded|budget_exceeded', re.I)
 
 def _api_error(e:BaseException) -> bool:
     "Whether `e` is an openai SDK `APIError`, the base of litellm's errors."
     return (m := sys.modules.get('openai')) is not None and isinstance(e, m.APIError)
 
-def _wrapper_class(cls:type) -> type:
-    "The class deriving from both litellm error class `cls` and the lisette class for it (made once)."
-    if cls not in _classes:
-        kind = next(k for t,k in _kinds() if issubclass(cls, t))
-        _classes[cls] = type(cls.__name__, (kind, cls), {'__module__': __name__, '__doc__': kind.__doc__})
-    return _classes[cls]
+def _kind(e:BaseException) -> type:
+    "The lisette class for litellm error `e`: by its type, except that a used-up budget is a `ModelBudgetError`."
+    kind = next(k for t,k in _kinds() if isinstance(e, t))
+    budget = issubclass(kind, (ModelRateLimitError, ModelBadRequestError)) and _BUDGET.search(str(e))
+    return ModelBudgetError if budget else kind
+
+def _wrapper_class(cls:type, kind:type) -> type:
+    "The class deriving from both litellm error class `cls` and lisette class `kind` (made once)."
+    if (cls,kind) not in _classes:
+        _classes[cls,kind] = type(cls.__name__, (kind, cls), {'__module__': __name__, '__doc__': kind.__doc__})
+    return _classes[cls,kind]
 
 def _miss_beneath(e:BaseException) -> BaseException|None:
     "The `ReplayMissError` among `e`, its causes and their contexts, if there is one."
@@ -122,7 +131,7 @@ def model_error(e:BaseException, model:str=None) -> BaseException:
     "`e` as a `ModelError` naming `model` if it is a litellm API error (the original becomes `__cause__`), else `e`."
     if (miss := _miss_beneath(e)) is not None: return miss
     if isinstance(e, LisetteError) or not _api_error(e): return e
-    cls = _wrapper_class(type(e))
+    cls = _wrapper_class(type(e), _kind(e))
     w = cls.__new__(cls)
     w.__dict__.update(e.__dict__)
     w._msg,w.model = (f"{model}: {e}" if model else str(e)),model

@@ -109,9 +109,9 @@ def _replacing(name:str, new):
     try: yield
     finally: setattr(cachy, name, old)
 
-def _all_but_transient(status:int) -> bool:
-    "Record 5xx answers as well (cachy's own `_recordable` keeps only 2xx and 4xx, other than 408 and 429)."
-    return status not in (408, 429)
+def _every_status(status:int) -> bool:
+    "Record every answer (cachy's own `_recordable` keeps only 2xx and 4xx, other than 408 and 429)."
+    return True
 
 # %% ../nbs/20_replay.ipynb #42d9ec6c
 def _counted(key_fn):
@@ -130,7 +130,7 @@ def replay(path,                              # the recording's folder; cachy na
            hosts=('127.0.0.1', 'localhost'), # the hosts recorded and replayed; replay refuses any other,
            live=(),                           # but these, always sent live and never recorded (in-process fixtures)
            fresh=True,                        # record: empty the recording first (False adds to it)
-           server_errors=False):              # record: keep 5xx answers too (a test server's are real; a provider's may be passing)
+           server_errors=False):              # record: keep 5xx, 408 and 429 answers too (a test server's are real; a provider's may be passing)
     "Record the block's HTTP traffic to `hosts` into `path`, or replay it strictly: a request not recorded raises `ReplayMissError`."
     rec = Recording(path, mode, hosts, live)
     if mode == 'live': yield rec; return
@@ -139,7 +139,7 @@ def replay(path,                              # the recording's folder; cachy na
         if fresh or not rec.file.exists(): rec.file.write_text('')
     with (cachy.cachy(cache_dir=rec.file.parent, doms=rec.hosts, hdrs=_keep_hdrs), _normalising(key_pats(rec.hosts), _secret_pats), _replacing('_key', _counted(cachy._key)),
           _refusing(rec) if mode == 'replay' else nullcontext(),
-          _replacing('_recordable', _all_but_transient) if server_errors else nullcontext()):
+          _replacing('_recordable', _every_status) if server_errors else nullcontext()):
         try: yield rec
         except Exception as e:
             if rec.misses and not isinstance(e, ReplayMissError): raise rec.misses[0] from None

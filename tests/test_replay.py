@@ -204,9 +204,10 @@ def test_repeated_request_replays_each_answer_in_turn(fx, tmp_path):
     with pytest.raises(ReplayMissError), replay(tmp_path): [ask(kw) for _ in range(3)]
 
 @pytest.mark.parametrize('keep', [False, True])
-def test_server_errors_are_recorded_only_when_asked(fx, tmp_path, keep):
-    "A 500 joins the recording with `server_errors=True` (and replays as the same error), and is left out by default"
-    fx.push(status(500, 'the test server broke'))
+@pytest.mark.parametrize('code', [500, 429])
+def test_server_errors_are_recorded_only_when_asked(fx, tmp_path, keep, code):
+    "A 500 or a 429 joins the recording with `server_errors=True` (and replays as the same error), and is left out by default"
+    fx.push(status(code, 'the test server broke'))
     kw = model('openai', fx.url)
     with pytest.raises(Exception, match='the test server broke'), replay(tmp_path, 'record', server_errors=keep): ask(kw)
     assert len(stored(tmp_path).splitlines()) == int(keep)

@@ -1,7 +1,7 @@
 """Chats over a `litellm.Router` and many chats at once (`lisette.batch`): load balancing, retries and fallback to a
 live deployment keep `hist` atomic (a failed turn leaves it as it was, a retried turn appears once), usage and cost
 are recorded per deployment, and a batch survives a dead server and resumes without redoing finished items."""
-import asyncio, random
+import time, asyncio, random
 import pytest
 import litellm
 from lisette.chat import Chat
@@ -176,6 +176,108 @@ def servers():
     ss = [LlamaServer(threads=1, cache_prompt=True).start() for _ in range(2)]
     yield ss
     for s in ss: s.stop()
+
+# --- a fleet: two LiteLLM Proxies sharing one Redis, in front of the two llama-servers ---------------------------
+
+from concurrent.futures import ThreadPoolExecutor
+from lisette.testing import RedisServer, LitellmProxy
+from lisette.errors import ModelRateLimitError, ModelBudgetError
+from lisette.messages import _msg_dicts
+
+BUDGET = 0.001   # dollars, for the gemma-budget group: one call (at $0.001 a token) spends it
+
+def proxy_config(servers, redis):
+    "Model groups over `servers`: `gemma` on both, `gemma-rpm` at 2 requests a minute, `gemma-budget` with $0.001 to spend; state in `redis`."
+    def d(name, i, s, **kw): return dict(model_name=name, model_info=dict(id=f'{name}-{i}'), litellm_params=dict(
+        model='openai/gemma3-270m', api_base=f'{s.base}/v1', api_key='sk-local', input_cost_per_token=1e-3, output_cost_per_token=1e-3, **kw))
+    return dict(model_list=[d('gemma', i, s) for i,s in enumerate(servers)] +
+                           [d('gemma-rpm', 0, servers[0], rpm=2), d('gemma-budget', 0, servers[1], max_budget=BUDGET, budget_duration='1d')],
+                router_settings=dict(redis_host='127.0.0.1', redis_port=redis.port, enable_pre_call_checks=True, num_retries=2, retry_after=0))
+
+@pytest.fixture(scope='module')
+def fleet(servers):
+    "A redis-server and two LiteLLM Proxies over the two llama-servers, with one master key; started here on 127.0.0.1, stopped by PID."
+    redis = RedisServer().start()
+    cfg = proxy_config(servers, redis)
+    pxs = [LitellmProxy(cfg, master_key='sk-fleet-test')]
+    pxs.append(LitellmProxy(cfg, master_key=pxs[0].master_key))
+    try:
+        with ThreadPoolExecutor(2) as ex: list(ex.map(lambda p: p.start(timeout=240), pxs))   # each spends seconds importing litellm
+        yield redis,pxs
+    finally:
+        for p in pxs: p.stop()
+        redis.stop()
+
+def via(p, group='gemma', cls=Chat, **kw):
+    "A chat with model group `group` through proxy `p`."
+    return cls(f'litellm_proxy/{group}', api_base=p.base, api_key=p.master_key, **{**dict(max_tokens=16, num_retries=0), **kw})
+
+def test_fleet_chats_tools_streams(fleet):
+    "Both proxies answer a blocking chat, a stream and an AsyncChat tool loop; each turn lands in hist once, calls paired with results."
+    _,(a,b) = fleet
+    c = via(a, hist=['User: Hi!', 'Assistant: Hello.'])
+    r = c('User: What is the capital of France?')
+    assert r.choices[0].message.content and len(c.hist) == 4 and c.use.calls == 1 and c.use.input > 0
+    chunks = list(via(b)('User: Say hi.', stream=True))
+    assert chunks[-1].choices[0].message.content == ''.join(getattr(o.choices[0].delta, 'content', None) or '' for o in chunks[:-1] if hasattr(o.choices[0], 'delta'))
+    ac = via(b, cls=AsyncChat, tools=[ping], max_tokens=40)   # room for a whole call: the tool then answers 'pong'
+    asyncio.run(ac('Is the server up? Check with the ping tool.', max_steps=2))
+    h = _msg_dicts(ac.hist)
+    assert paired(h) and any(m['role'] == 'tool' and m['content'] == 'pong' for m in h), h
+
+def test_fleet_rate_limit(fleet):
+    "gemma-rpm allows 2 requests a minute: the third through the same proxy is a ModelRateLimitError (not a budget), and leaves hist alone."
+    _,(a,_) = fleet
+    for i in range(2): via(a, 'gemma-rpm', max_tokens=2)(f'User: Hi {i}')
+    c = via(a, 'gemma-rpm', max_tokens=2, hist=['User: Hi!', 'Assistant: Hello.'])
+    snap = snapshot(c)
+    with pytest.raises(ModelRateLimitError, match='No deployments available') as e: c('User: One more?')
+    assert not isinstance(e.value, ModelBudgetError) and e.value.status_code == 429 and same(c, snap)
+    with pytest.raises(ModelRateLimitError): asyncio.run(via(a, 'gemma-rpm', cls=AsyncChat, max_tokens=2)('User: And async?'))
+    with pytest.raises(ModelRateLimitError): list(via(a, 'gemma-rpm', max_tokens=2)('User: And streamed?', stream=True))
+
+def test_fleet_budget(fleet):
+    "A call through proxy A spends gemma-budget's $0.001; once Redis holds that spend, proxy B refuses its first call with a ModelBudgetError, hist untouched."
+    redis,(a,b) = fleet
+    first = via(a, 'gemma-budget', max_tokens=4)
+    first('User: Hi!')
+    assert first.use.cost >= BUDGET
+    import redis as redis_client
+    r,key,deadline = redis_client.Redis(port=redis.port),'deployment_spend:gemma-budget-0:1d',time.monotonic() + 60
+    while r.get(key) is None and time.monotonic() < deadline: time.sleep(0.2)   # the proxies push their spend to Redis every second
+    assert float(r.get(key) or 0) >= BUDGET, 'proxy A shared its spend through Redis'
+    for cls in (Chat, AsyncChat):
+        c = via(b, 'gemma-budget', cls=cls, hist=['User: Hi!', 'Assistant: Hello.'])
+        snap = snapshot(c)
+        with pytest.raises(ModelBudgetError, match='crossed budget') as e:
+            res = c('User: Still there?')
+            if cls is AsyncChat: asyncio.run(res)
+        assert isinstance(e.value, ModelRateLimitError) and same(c, snap)
+
+def test_kill_a_proxy_mid_batch(fleet, tmp_path):
+    "50 tool-loop chats over a Router of the two proxies; one proxy is killed after 25 results: every chat completes, every history pairs its calls and results."
+    random.seed(0)
+    _,pxs = fleet
+    r = litellm.Router(model_list=[dict(model_name='fleet', model_info=dict(id=f'proxy{i}'), litellm_params=dict(
+                       model='litellm_proxy/gemma', api_base=p.base, api_key=p.master_key)) for i,p in enumerate(pxs)],
+                       num_retries=3, retry_after=0, allowed_fails=0, cooldown_time=120)
+    victim,n = pxs[0],[0]
+    def kill_halfway(res):
+        n[0] += 1
+        if n[0] == 25: victim.kill()   # SIGKILL by PID, with requests in flight
+    mk = lambda item: AsyncChat('fleet', router=r, tools=[ping], max_tokens=16)
+    items = [dict(id=f'q{i}', prompt=f'Is server {i} up? Check with the ping tool.') for i in range(50)]
+    res = run_batch(items, mk, tmp_path/'res.jsonl', concurrency=6, progress=False, on_result=kill_halfway)
+    assert victim.proc.poll() is not None, 'the proxy was killed during the batch'
+    assert [x.id for x in res] == [it['id'] for it in items]
+    assert all(x.ok for x in res), [x.error for x in res if not x.ok]
+    assert all(paired(x.hist) for x in res), [x.hist for x in res if not paired(x.hist)][:1]
+    assert all(x.hist[0] == dict(role='user', content=it['prompt']) for x,it in zip(res, items)), 'each prompt once, first'
+    tooled = sum(1 for x in res if any(m.get('tool_calls') for m in x.hist))
+    assert tooled >= 25, f'most chats ran a tool loop (only {tooled} did)'
+    by = [k for x in res for k in x.use_by]
+    assert 'proxy0' in by and 'proxy1' in by
+    assert len(load_results(tmp_path/'res.jsonl')) == 50
 
 def test_kill_a_server_mid_batch(servers, tmp_path):
     "50 tool-loop chats over a Router of two servers; one is killed after 25 results: every chat completes, every history pairs its calls and results."
