@@ -157,7 +157,8 @@ async def _amodel(self:AsyncChat, t:_Turn, kw, prefill):
                 else: rd.take(c, pull)
             while rd.q or not rd.ended:
                 if not rd.q: await pull(); continue
-                if ev := self._update(t, o := rd.q.popleft()): await self._aemit(ev)
+                o = rd.q.popleft()
+                if self.on_event and (ev := self._update(t, o)): await self._aemit(ev)
                 yield o
             r = rd.result
     except Exception as e: raise model_error(e, self.model)

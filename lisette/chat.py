@@ -432,10 +432,14 @@ class _Reading:
     def _split(self, c): return split_chunk(self.sp, c) if self.sp else c
 
     def take(self, c, pull):
-        "Chunk `c` arrived: drop a repeated prefill, time it, split off reasoning, feed or start its calls' argument streams."
-        d = _delta(self.echo(c))
-        if _printable(d): self.sw.tick()
+        "Chunk `c` arrived: drop a repeated prefill, time the first text, split off reasoning, feed its calls' argument streams."
+        if self.echo.left: self.echo(c)
+        if self.sw.first is None and _printable(_delta(c)): self.sw.tick()
         self.q.append(self._split(c))
+        if self.names: self._calls(_delta(c), pull)
+
+    def _calls(self, d, pull):
+        "Feed the argument streams of delta `d`'s tool calls, starting one for each new call of a tool in `names`."
         for tc in (d.tool_calls or []) if d else []:
             s = self.calls.get(tc.index)
             if s is None and tc.id and tc.function.name in self.names:
@@ -480,13 +484,14 @@ def _model(self:Chat, t:_Turn, kw, prefill):
             g = open_stream(kw, self._llm)
             rd = _Reading(prefill, self.think_tokens, t.ns, sw)
             def pull():
-                try: s = _step(g)
+                try: c = next(g)
+                except StopIteration as e: return rd.end(e.value)
                 except Exception as e: raise model_error(e, self.model)
-                if s[0]: rd.end(s[1])
-                else: rd.take(s[1], pull)
+                rd.take(c, pull)
             while rd.q or not rd.ended:
                 if not rd.q: pull(); continue
-                if ev := self._update(t, o := rd.q.popleft()): self._emit(ev)
+                o = rd.q.popleft()
+                if self.on_event and (ev := self._update(t, o)): self._emit(ev)
                 yield o
             r = rd.result
     except Exception as e: raise model_error(e, self.model)

@@ -5,6 +5,7 @@
 # %% ../nbs/19_fastpath.ipynb #aa887bf5
 from __future__ import annotations
 import os, json, time, uuid, logging
+from pydantic import BaseModel
 from .compat import litellm
 from .compat import close_stream, aclose_stream, _listening
 from .errors import IncompleteStreamError
@@ -33,18 +34,29 @@ _LITELLM_ONLY = dict(web_search_options='web search', response_format='response_
                      mock_response='mock_response', functions='legacy functions')
 
 # %% ../nbs/19_fastpath.ipynb #bceb9ccc
+_new,_set = object.__new__,object.__setattr__
+_fs,_x,_pv = (vars(BaseModel)[k].__set__ for k in ('__pydantic_fields_set__', '__pydantic_extra__', '__pydantic_private__'))
+
+class _Copier:
+    "Makes copies of pydantic object `t` with new values of fields `keys`, without running `__init__`; reads `t`'s layout once."
+    def __init__(self, t, keys):
+        self.cls,self.d,self.x,self.fs,self.p = type(t),t.__dict__,t.__pydantic_extra__,t.__pydantic_fields_set__,t.__pydantic_private__
+        self.ind = {k for k in keys if k in self.d or self.x is None}    # declared fields; the others are extra fields
+
+    def __call__(self, vals:dict):
+        "A copy with field values `vals` (the `keys`): declared fields in the instance `__dict__`, extra ones in `__pydantic_extra__`."
+        if not self.ind: d,x = self.d.copy(),{**self.x, **vals}
+        else:
+            d,x = self.d.copy(),(None if self.x is None else self.x.copy())
+            for k,v in vals.items(): (d if k in self.ind else x)[k] = v
+        o = _new(self.cls)
+        _set(o, '__dict__', d); _fs(o, set(self.fs)); _x(o, x)
+        _pv(o, None if self.p is None else {k: v.copy() if type(v) is dict else v for k,v in self.p.items()})
+        return o
+
 def _clone(o, vals:dict):
     "A copy of pydantic object `o` with field values `vals`, made without running its `__init__`."
-    c,d,x = object.__new__(type(o)),o.__dict__.copy(),o.__pydantic_extra__
-    x = None if x is None else x.copy()
-    for k,v in vals.items():
-        if k in d or x is None: d[k] = v
-        else: x[k] = v
-    object.__setattr__(c, '__dict__', d)
-    object.__setattr__(c, '__pydantic_fields_set__', set(o.__pydantic_fields_set__))
-    object.__setattr__(c, '__pydantic_extra__', x)
-    object.__setattr__(c, '__pydantic_private__', None if o.__pydantic_private__ is None else dict(o.__pydantic_private__))
-    return c
+    return _Copier(o, vals)(vals)
 
 # %% ../nbs/19_fastpath.ipynb #374cb6aa
 class StreamParts:
@@ -53,21 +65,22 @@ class StreamParts:
         self.head,self.blank = dict(id=id, model=model, created=created, system_fingerprint=fingerprint),blank
         self.shapes,self.text,self.reasoning,self.calls,self.finish,self.usage = {},[],[],{},None,None
 
-    def _template(self, keys, finish):
+    def _shape(self, keys, finish):
+        "Copiers of the chunk, its choice and its delta, from a template with text fields `keys` (and a finish if `finish`)."
         k = (keys, finish is None)
-        if (t := self.shapes.get(k)) is None:
-            t = self.shapes[k] = litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, finish_reason=finish,
-                                                                           delta=litellm.types.utils.Delta(**dict.fromkeys(keys, '')))])
-        return t
+        if (s := self.shapes.get(k)) is None:
+            t = litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, finish_reason=finish,
+                                            delta=litellm.types.utils.Delta(**dict.fromkeys(keys, '')))])
+            s = self.shapes[k] = _Copier(t, ['choices']),_Copier(t.choices[0], ['finish_reason', 'delta']),_Copier(t.choices[0].delta, keys)
+        return s
 
     def chunk(self, finish=None, **delta) -> litellm.ModelResponseStream:
         "A stream chunk carrying `delta` (text fields) and `finish`, as litellm would have made it."
-        if delta.get('content') is not None: self.text.append(delta['content'])
-        if delta.get('reasoning_content'): self.reasoning.append(delta['reasoning_content'])
+        if (c := delta.get('content')) is not None: self.text.append(c)
+        if r := delta.get('reasoning_content'): self.reasoning.append(r)
         if finish: self.finish = finish
-        t = self._template(tuple(delta), finish)
-        ch = t.choices[0]
-        return _clone(t, {'choices': [_clone(ch, {'finish_reason': finish, 'delta': _clone(ch.delta, delta)})]})
+        m,ch,d = self._shape(tuple(delta), finish)
+        return m({'choices': [ch({'finish_reason': finish, 'delta': d(delta)})]})
 
     def call(self, index, id=None, name=None, args='') -> litellm.ModelResponseStream:
         "A stream chunk carrying piece `args` of tool call `index` (its `id` and `name` on the first piece)."
@@ -177,6 +190,7 @@ def _read(w, lines, reader):
     rd,n = reader(w.model),0
     try:
         for line in lines:
+            if not line.startswith('data:'): continue   # event names and blank lines say nothing the data doesn't
             for c in rd.feed(line): n += 1; yield c
             if rd.done: break
     except Exception as e: raise _mapped(e, w) from e
@@ -187,6 +201,7 @@ async def _aread(w, lines, reader):
     rd,n = reader(w.model),0
     try:
         async for line in lines:
+            if not line.startswith('data:'): continue
             for c in rd.feed(line): n += 1; yield c
             if rd.done: break
     except Exception as e: raise _mapped(e, w) from e
