@@ -122,7 +122,9 @@ def daemon_path(model:str)->Path:
     py = [sys.prefix, os.path.realpath(sys.executable)]   # `python` and `python3` are one interpreter
     key = hashlib.sha256(json.dumps([model, env, py, str(pkg), code]).encode()).hexdigest()[:12]
     name = ''.join(c if c.isalnum() or c in '.-' else '_' for c in model.split('/')[-1])[:16]
-    return run_dir()/f'{name}-{key}.sock'
+    p = run_dir()/f'{name}-{key}.sock'
+    if len(os.fsencode(p)) > 100: raise ConfigValueError(f'LISETTE_RUN_DIR: {p.parent} is too long for Unix sockets in it (set a shorter folder)')
+    return p
 
 # %% ../nbs/07_cli.ipynb #b2d0e011
 class _Gone(Exception): "The client went away mid-answer"
