@@ -8,7 +8,7 @@ __all__ = ['DEFAULT_MODEL', 'parse_args', 'norm_model', 'show_stream', 'err_line
            'asker', 'main']
 
 # %% ../nbs/07_cli.ipynb #c003
-import io, os, sys, json, time, fcntl, signal, socket, hashlib, logging, argparse, subprocess
+import io, os, sys, json, time, signal, socket, hashlib, logging, argparse, subprocess
 from pathlib import Path
 from .errors import ConfigValueError
 
@@ -171,7 +171,7 @@ def _handle(conn, model:str):
 def _listen(path:Path)->socket.socket:
     "A socket listening at `path`: bound under a temporary name and renamed into place, so connecting means ready"
     srv,tmp = socket.socket(socket.AF_UNIX),path.with_suffix(f'.{os.getpid()}.tmp')
-    srv.bind(str(tmp)); srv.listen(8); os.replace(tmp, path)
+    srv.bind(str(tmp)); os.chmod(tmp, 0o600); srv.listen(8); os.replace(tmp, path)
     return srv
 
 def _unlink_own(p:Path, ino:int):
@@ -246,6 +246,7 @@ def daemon_conn(model:str, idle:float)->socket.socket:
     "A connection to the daemon for local `model`, starting one (staying up `idle` s) if none answers"
     path = daemon_path(model)
     if (s := _connect(path)) is not None: return s
+    import fcntl   # Unix only, like the daemon
     with open(path.with_suffix('.lock'), 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)                    # one starter at a time
         if (s := _connect(path)) is not None: return s    # another command started it meanwhile
@@ -301,7 +302,8 @@ def stop_daemons(out=None, timeout:float=60)->int:
 def asker(args:argparse.Namespace):
     "The `ask(q, out)` for `args`: the model daemon for a `local/` model (unless `LISETTE_KEEP_ALIVE=0`), else in-process"
     idle = keep_alive()
-    return DaemonChat(args, idle) if norm_model(args.model).startswith('local/') and idle else in_process(args)
+    daemon = norm_model(args.model).startswith('local/') and idle and hasattr(socket, 'AF_UNIX')
+    return DaemonChat(args, idle) if daemon else in_process(args)
 
 def main(argv=None)->int:
     "Entry point of the `lisette` command; returns the exit code"

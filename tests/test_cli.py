@@ -131,3 +131,29 @@ def test_two_commands_at_once_start_one_daemon(runs):
     outs = [p.communicate(timeout=900) for p in ps]
     assert [p.returncode for p in ps] == [0, 0] and outs[0] == outs[1] == ('The capital of France is Paris.\n', '')
     assert isinstance(runs.pid(), int) and runs.log().count('ready:') == 1
+
+def test_repl_through_the_daemon_keeps_the_history(runs):
+    "The REPL on a terminal sends each question to the daemon with the history so far; Ctrl-D leaves, exit 0"
+    import pty, select
+    m, s = pty.openpty()
+    p = subprocess.Popen(CLI + ['--max-tokens', '12'], stdin=s, stdout=s, stderr=s, env=runs.env, close_fds=True)
+    os.close(s)
+    buf = b''
+    def prompts(n):
+        "Read the terminal until the REPL has shown its prompt `n` times"
+        nonlocal buf
+        end = time.monotonic() + 600
+        while buf.count(b'> ') < n:
+            assert time.monotonic() < end and p.poll() is None, buf
+            if select.select([m], [], [], 1)[0]: buf += os.read(m, 4096)
+    try:
+        prompts(1); os.write(m, b'What is the capital of France?\n')
+        prompts(2); os.write(m, b'And of Italy?\n')
+        prompts(3); os.write(m, b'\x04')                  # Ctrl-D at the prompt
+        assert p.wait(timeout=60) == 0
+    finally:
+        if p.poll() is None: p.kill()
+        os.close(m)
+    text = buf.decode().replace('\r\n', '\n')
+    assert 'The capital of France is Paris.\n> And of Italy?\nYes, of Italy.\n> ' in text, text
+    assert isinstance(runs.pid(), int) and runs.log().count('ready:') == 1
