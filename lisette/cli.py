@@ -117,7 +117,7 @@ def daemon_path(model:str)->Path:
     "The socket of the daemon for local `model`, named by a hash of all its loading depends on"
     import lisette
     pkg = Path(lisette.__file__).parent
-    env = [os.environ.get(k, '') for k in ('LISETTE_LOCAL_WEIGHTS', 'LISETTE_CACHE', 'HF_HUB_OFFLINE', 'HF_HOME')]
+    env = [os.environ.get(k, '') for k in ('LISETTE_LOCAL_WEIGHTS', 'LISETTE_CACHE', 'HF_HUB_OFFLINE', 'HF_HOME', 'HF_HUB_CACHE')]
     code = max(p.stat().st_mtime_ns for p in pkg.glob('*.py'))
     py = [sys.prefix, os.path.realpath(sys.executable)]   # `python` and `python3` are one interpreter
     key = hashlib.sha256(json.dumps([model, env, py, str(pkg), code]).encode()).hexdigest()[:12]

@@ -1,4 +1,5 @@
-"The `lisette` command under conditions a notebook can't show: an interrupt that lands mid-stream, every time."
+"""The `lisette` command under conditions a notebook can't show: an interrupt that lands mid-stream, every time, and
+the local model daemon's life: started once and reused, stopped, killed, idle, raced, failing to load, on a terminal."""
 import os, sys, signal, subprocess
 from conftest import stall
 
