@@ -1,7 +1,7 @@
 """Control over the tool loop, over real HTTP to the fault server: per-call overrides, checked histories and settings,
 a fast clear failure for a missing local model, approvals (and approvals cut short, which must leave `hist` alone),
 generator tools, `tool_exec=False`, and the event sequence of a tool loop."""
-import os, sys, json, asyncio, inspect, subprocess
+import os, sys, json, shutil, asyncio, inspect, tempfile, subprocess
 import pytest
 from litellm import ModelResponse
 from lisette.chat import Chat
@@ -107,9 +107,11 @@ def test_bad_max_concurrency_is_refused(bad):
 
 def _cli(args, tmp_path, **env):
     "Run the CLI with `args` and HuggingFace's cache in `tmp_path`; `env` values of None unset a variable."
-    env = {**os.environ, 'HF_HUB_CACHE': str(tmp_path/'hub'), **env}
-    return subprocess.run([sys.executable, '-c', 'import sys; from lisette.cli import main; sys.exit(main())', *args],
-                          capture_output=True, text=True, env={k: v for k,v in env.items() if v is not None}, timeout=120)
+    run = tempfile.mkdtemp(prefix='lzc')   # the local model daemon's folder (short: it holds a Unix socket)
+    env = {**os.environ, 'HF_HUB_CACHE': str(tmp_path/'hub'), 'LISETTE_RUN_DIR': run, **env}
+    try: return subprocess.run([sys.executable, '-c', 'import sys; from lisette.cli import main; sys.exit(main())', *args],
+                               capture_output=True, text=True, env={k: v for k,v in env.items() if v is not None}, timeout=300)
+    finally: shutil.rmtree(run, ignore_errors=True)
 
 @pytest.mark.parametrize('how', ['offline', 'hub unreachable'])
 def test_missing_local_model_fails_in_one_clear_line(tmp_path, how):
