@@ -4,7 +4,7 @@
 `malformed`, `slow`, `eof` helpers) and records every request (path, headers, JSON body), so tests can assert both what
 the library did with a bad reply and that nothing at all was sent.
 """
-import os, json, time, socket, threading, copy, asyncio
+import os, json, time, signal, socket, threading, copy, asyncio
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
@@ -12,6 +12,11 @@ import pytest
 import litellm
 
 litellm.suppress_debug_info = True
+
+# A run started in the background by a script (`cmd &`, nohup) inherits SIGINT ignored, and passes that on to every
+# process it starts, so a Ctrl-C test's CLI would never see the signal. Handle it here, as in a terminal: an exec'd
+# child then starts with SIGINT at its default, and Python turns it into KeyboardInterrupt.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN: signal.signal(signal.SIGINT, signal.default_int_handler)
 litellm.telemetry = False
 
 # --- wire format helpers ---------------------------------------------------------------------------------------
