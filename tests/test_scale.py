@@ -177,6 +177,26 @@ def servers():
     yield ss
     for s in ss: s.stop()
 
+def batch_with_a_kill(r, group, kill, ids, path):
+    "50 tool-loop chats over Router `r`'s `group`, calling `kill()` after 25 results: every chat completes, pairs its calls and results, and each deployment in `ids` served some."
+    n = [0]
+    def kill_halfway(res):
+        n[0] += 1
+        if n[0] == 25: kill()   # SIGKILL by PID, with requests in flight
+    # A tool with no arguments: its call fits in 16 tokens, so each chat is a short, real tool loop.
+    mk = lambda item: AsyncChat(group, router=r, tools=[ping], max_tokens=16)
+    items = [dict(id=f'q{i}', prompt=f'Is server {i} up? Check with the ping tool.') for i in range(50)]
+    res = run_batch(items, mk, path, concurrency=6, progress=False, on_result=kill_halfway)
+    assert [x.id for x in res] == [it['id'] for it in items]
+    assert all(x.ok for x in res), [x.error for x in res if not x.ok]
+    assert all(paired(x.hist) for x in res), [x.hist for x in res if not paired(x.hist)][:1]
+    assert all(x.hist[0] == dict(role='user', content=it['prompt']) for x,it in zip(res, items)), 'each prompt once, first'
+    tooled = sum(1 for x in res if any(m.get('tool_calls') for m in x.hist))
+    assert tooled >= 25, f'most chats ran a tool loop (only {tooled} did)'
+    assert set(ids) <= {k for x in res for k in x.use_by}
+    assert sum(x.use.calls for x in res) == sum(u.calls for x in res for u in x.use_by.values())
+    assert len(load_results(path)) == 50
+
 # --- a fleet: two LiteLLM Proxies sharing one Redis, in front of the two llama-servers ---------------------------
 
 from concurrent.futures import ThreadPoolExecutor
@@ -261,23 +281,8 @@ def test_kill_a_proxy_mid_batch(fleet, tmp_path):
     r = litellm.Router(model_list=[dict(model_name='fleet', model_info=dict(id=f'proxy{i}'), litellm_params=dict(
                        model='litellm_proxy/gemma', api_base=p.base, api_key=p.master_key)) for i,p in enumerate(pxs)],
                        num_retries=3, retry_after=0, allowed_fails=0, cooldown_time=120)
-    victim,n = pxs[0],[0]
-    def kill_halfway(res):
-        n[0] += 1
-        if n[0] == 25: victim.kill()   # SIGKILL by PID, with requests in flight
-    mk = lambda item: AsyncChat('fleet', router=r, tools=[ping], max_tokens=16)
-    items = [dict(id=f'q{i}', prompt=f'Is server {i} up? Check with the ping tool.') for i in range(50)]
-    res = run_batch(items, mk, tmp_path/'res.jsonl', concurrency=6, progress=False, on_result=kill_halfway)
-    assert victim.proc.poll() is not None, 'the proxy was killed during the batch'
-    assert [x.id for x in res] == [it['id'] for it in items]
-    assert all(x.ok for x in res), [x.error for x in res if not x.ok]
-    assert all(paired(x.hist) for x in res), [x.hist for x in res if not paired(x.hist)][:1]
-    assert all(x.hist[0] == dict(role='user', content=it['prompt']) for x,it in zip(res, items)), 'each prompt once, first'
-    tooled = sum(1 for x in res if any(m.get('tool_calls') for m in x.hist))
-    assert tooled >= 25, f'most chats ran a tool loop (only {tooled} did)'
-    by = [k for x in res for k in x.use_by]
-    assert 'proxy0' in by and 'proxy1' in by
-    assert len(load_results(tmp_path/'res.jsonl')) == 50
+    batch_with_a_kill(r, 'fleet', pxs[0].kill, ['proxy0', 'proxy1'], tmp_path/'res.jsonl')
+    assert pxs[0].proc.poll() is not None, 'the proxy was killed during the batch'
 
 def test_kill_a_server_mid_batch(servers, tmp_path):
     "50 tool-loop chats over a Router of two servers; one is killed after 25 results: every chat completes, every history pairs its calls and results."
@@ -285,25 +290,8 @@ def test_kill_a_server_mid_batch(servers, tmp_path):
     r = litellm.Router(model_list=[dict(model_name='gemma', model_info=dict(id=f'srv{i}'),
                        litellm_params=dict(model='openai/gemma3-270m', api_base=f'{s.base}/v1', api_key='sk-local'))
                        for i,s in enumerate(servers)], num_retries=3, retry_after=0, allowed_fails=0, cooldown_time=120)
-    victim,n = servers[0],[0]
-    def kill_halfway(res):
-        n[0] += 1
-        if n[0] == 25: victim.proc.kill(); victim.proc.wait()   # by PID, with requests in flight
-    # A tool with no arguments: its call fits in 16 tokens, so each chat is a short, real tool loop.
-    mk = lambda item: AsyncChat('gemma', router=r, tools=[ping], max_tokens=16)
-    items = [dict(id=f'q{i}', prompt=f'Is server {i} up? Check with the ping tool.') for i in range(50)]
-    res = run_batch(items, mk, tmp_path/'res.jsonl', concurrency=6, progress=False, on_result=kill_halfway)
-    assert victim.proc.poll() is not None, 'the server was killed during the batch'
-    assert [x.id for x in res] == [it['id'] for it in items]
-    assert all(x.ok for x in res), [x.error for x in res if not x.ok]
-    assert all(paired(x.hist) for x in res), [x.hist for x in res if not paired(x.hist)][:1]
-    assert all(x.hist[0] == dict(role='user', content=it['prompt']) for x,it in zip(res, items)), 'each prompt once, first'
-    tooled = sum(1 for x in res if any(m.get('tool_calls') for m in x.hist))
-    assert tooled >= 25, f'most chats ran a tool loop (only {tooled} did)'
-    by = [k for x in res for k in x.use_by]
-    assert 'srv0' in by and 'srv1' in by
-    assert sum(x.use.calls for x in res) == sum(u.calls for x in res for u in x.use_by.values())
-    assert len(load_results(tmp_path/'res.jsonl')) == 50
+    batch_with_a_kill(r, 'gemma', servers[0].kill, ['srv0', 'srv1'], tmp_path/'res.jsonl')
+    assert servers[0].proc.poll() is not None, 'the server was killed during the batch'
 
 def test_progress_bar_counts_done_items(tmp_path, capsys):
     "tqdm's bar counts every item, those skipped as already done included."
