@@ -123,10 +123,10 @@ def use_recording() -> str:
     return mode
 
 # %% ../nbs/90_testing.ipynb #53c152ea
-def _healthy(base) -> bool:
-    "Whether the server at `base` answers `/health` (through urllib, which a recording never holds or answers)."
+def _healthy(base, path='/health') -> bool:
+    "Whether the server at `base` answers `path` with 200 (through urllib, which a recording never holds or answers)."
     try:
-        with urllib.request.urlopen(f'{base}/health', timeout=2) as r: return r.status == 200
+        with urllib.request.urlopen(f'{base}{path}', timeout=2) as r: return r.status == 200
     except OSError: return False
 
 # %% ../nbs/90_testing.ipynb #b47c2b94
@@ -181,10 +181,7 @@ class LitellmProxy(Server):
                  master_key=None):# the key clients use; default: a random one
         self.config,self.port,self.master_key = config,port,master_key or f'sk-{secrets.token_hex(12)}'
 
-    def _up(self):
-        try:
-            with urllib.request.urlopen(f'{self.base}/health/readiness', timeout=2) as r: return r.status == 200
-        except OSError: return False
+    def _up(self): return _healthy(self.base, '/health/readiness')
 
     def _env(self): return {**os.environ, 'LITELLM_LOCAL_MODEL_COST_MAP': 'True'}
 
