@@ -459,8 +459,8 @@ def _drained(kind, r, ns:dict) -> list:
 
 @patch
 def _update(self:Chat, t:_Turn, o) -> Event|None:
-    "The `message_update` event for stream item `o`, if it is a chunk and an `on_event` callback listens."
-    return t.event('message_update', o) if self.on_event and isinstance(o, litellm.ModelResponseStream) else None
+    "The `message_update` event for stream item `o`, if it is a chunk (callers ask only when an `on_event` callback listens)."
+    return t.event('message_update', o) if isinstance(o, litellm.ModelResponseStream) else None
 
 @patch
 def _done(self:Chat, t:_Turn, sw:Stopwatch, r, prefill) -> Event:

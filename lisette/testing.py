@@ -67,7 +67,7 @@ class Server:
         if not self.proc or self.proc.poll() is not None: return
         self.proc.terminate()
         try: self.proc.wait(10)
-        except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+        except subprocess.TimeoutExpired: self.kill()
 
     def kill(self):
         "Kill the process at once (SIGKILL), as a crash would, and reap it."
