@@ -5,12 +5,17 @@
 # %% ../nbs/19_fastpath.ipynb #aa887bf5
 from __future__ import annotations
 import os, json, time, uuid, logging
+import orjson
 from pydantic import BaseModel
 from .compat import litellm
 from .compat import close_stream, aclose_stream, _listening
 from .errors import IncompleteStreamError
 
 _log = logging.getLogger('lisette')
+def _loads(s:str):
+    "JSON text `s`, parsed by orjson (three times as fast as `json` on a chunk); bad JSON raises `json`'s own error, as with litellm."
+    try: return orjson.loads(s)
+    except orjson.JSONDecodeError: return json.loads(s)
 
 # %% auto #0
 __all__ = ['litellm_reason', 'StreamParts', 'OpenAIReader', 'AnthropicReader', 'fast_stream', 'afast_stream']
@@ -37,50 +42,59 @@ _LITELLM_ONLY = dict(web_search_options='web search', response_format='response_
 _new,_set = object.__new__,object.__setattr__
 _fs,_x,_pv = (vars(BaseModel)[k].__set__ for k in ('__pydantic_fields_set__', '__pydantic_extra__', '__pydantic_private__'))
 
-class _Copier:
-    "Makes copies of pydantic object `t` with new values of fields `keys`, without running `__init__`; reads `t`'s layout once."
-    def __init__(self, t, keys):
-        self.cls,self.d,self.x,self.fs,self.p = type(t),t.__dict__,t.__pydantic_extra__,t.__pydantic_fields_set__,t.__pydantic_private__
-        self.ind = {k for k in keys if k in self.d or self.x is None}    # declared fields; the others are extra fields
+def _layout(o, keys) -> tuple:
+    "What `_copy` needs to copy pydantic object `o` with new values of fields `keys`, read once."
+    d,x,p = o.__dict__,o.__pydantic_extra__,o.__pydantic_private__
+    return (type(o), d, x, o.__pydantic_fields_set__, p, [k for k,v in (p or {}).items() if type(v) is dict],
+            {k for k in keys if k in d or x is None})     # the declared fields among `keys`; the others are extra
 
-    def __call__(self, vals:dict):
-        "A copy with field values `vals` (the `keys`): declared fields in the instance `__dict__`, extra ones in `__pydantic_extra__`."
-        if not self.ind: d,x = self.d.copy(),{**self.x, **vals}
-        else:
-            d,x = self.d.copy(),(None if self.x is None else self.x.copy())
-            for k,v in vals.items(): (d if k in self.ind else x)[k] = v
-        o = _new(self.cls)
-        _set(o, '__dict__', d); _fs(o, set(self.fs)); _x(o, x)
-        _pv(o, None if self.p is None else {k: v.copy() if type(v) is dict else v for k,v in self.p.items()})
-        return o
-
-def _clone(o, vals:dict):
-    "A copy of pydantic object `o` with field values `vals`, made without running its `__init__`."
-    return _Copier(o, vals)(vals)
+def _copy(lay, vals:dict):
+    "A copy of the object `lay` was read from, with field values `vals`, made without `__init__` and sharing no mutable part."
+    cls,d,x,fs,p,pd,decl = lay
+    d = d.copy()
+    if not decl: x = {**x, **vals}
+    else:
+        if x is not None: x = x.copy()
+        for k,v in vals.items(): (d if k in decl else x)[k] = v
+    if p is not None:
+        p = p.copy()
+        for k in pd: p[k] = p[k].copy()
+    o = _new(cls)
+    _set(o, '__dict__', d); _fs(o, set(fs)); _x(o, x); _pv(o, p)
+    return o
 
 # %% ../nbs/19_fastpath.ipynb #374cb6aa
+class _Shape:
+    "Makes chunks like template chunk `t` with new delta fields `keys` and finish reason: copies of its three objects."
+    def __init__(self, t, keys):
+        ch = t.choices[0]
+        self.m,self.ch,self.d = _layout(t, ['choices']),_layout(ch, ['finish_reason', 'delta']),_layout(ch.delta, keys)
+
+    def __call__(self, delta:dict, finish=None) -> litellm.ModelResponseStream:
+        "A chunk with delta fields `delta` and finish reason `finish`."
+        return _copy(self.m, {'choices': [_copy(self.ch, {'finish_reason': finish, 'delta': _copy(self.d, delta)})]})
+
 class StreamParts:
     "The chunks of one stream, made by copying a template chunk of each shape, and the parts the complete response needs."
     def __init__(self, id, model, created, fingerprint=None, blank=None):
         self.head,self.blank = dict(id=id, model=model, created=created, system_fingerprint=fingerprint),blank
         self.shapes,self.text,self.reasoning,self.calls,self.finish,self.usage = {},[],[],{},None,None
 
-    def _shape(self, keys, finish):
-        "Copiers of the chunk, its choice and its delta, from a template with text fields `keys` (and a finish if `finish`)."
-        k = (keys, finish is None)
-        if (s := self.shapes.get(k)) is None:
-            t = litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, finish_reason=finish,
-                                            delta=litellm.types.utils.Delta(**dict.fromkeys(keys, '')))])
-            s = self.shapes[k] = _Copier(t, ['choices']),_Copier(t.choices[0], ['finish_reason', 'delta']),_Copier(t.choices[0].delta, keys)
+    def _shape(self, k:tuple) -> _Shape:
+        "The shape of chunks with delta fields `k[0]`, and a finish unless `k[1]`, made from a template the first time."
+        keys,nofin = k
+        t = litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, finish_reason=None if nofin else 'stop',
+                                        delta=litellm.types.utils.Delta(**dict.fromkeys(keys, '')))])
+        s = self.shapes[k] = _Shape(t, keys)
         return s
 
-    def chunk(self, finish=None, **delta) -> litellm.ModelResponseStream:
-        "A stream chunk carrying `delta` (text fields) and `finish`, as litellm would have made it."
+    def chunk(self, delta:dict, finish=None) -> litellm.ModelResponseStream:
+        "A stream chunk carrying `delta` (a dict of text fields) and `finish`, as litellm would have made it."
         if (c := delta.get('content')) is not None: self.text.append(c)
         if r := delta.get('reasoning_content'): self.reasoning.append(r)
         if finish: self.finish = finish
-        m,ch,d = self._shape(tuple(delta), finish)
-        return m({'choices': [ch({'finish_reason': finish, 'delta': d(delta)})]})
+        k = (tuple(delta), finish is None)
+        return (self.shapes.get(k) or self._shape(k))(delta, finish)
 
     def call(self, index, id=None, name=None, args='') -> litellm.ModelResponseStream:
         "A stream chunk carrying piece `args` of tool call `index` (its `id` and `name` on the first piece)."
@@ -101,28 +115,35 @@ class StreamParts:
         return litellm.stream_chunk_builder(cs)
 
 # %% ../nbs/19_fastpath.ipynb #270cfc50
+_TEXT = {'role', 'content', 'reasoning_content'}
+
 class OpenAIReader:
     "Reads the SSE lines of an OpenAI chat-completions stream into litellm chunks (sans I/O: `feed` a line, get chunks)."
     def __init__(self, model): self.model,self.parts,self.done = model,None,False
+
+    def _start(self, j) -> StreamParts:
+        "The stream's parts, from its first chunk `j`."
+        self.parts = StreamParts(j.get('id'), self.model, j.get('created'), j.get('system_fingerprint'))
+        return self.parts
 
     def feed(self, line:str) -> list:
         "The chunks SSE line `line` carries."
         if not line.startswith('data:'): return []
         data = line[5:].strip()
         if data == '[DONE]': self.done = True; return []
-        j = json.loads(data)
+        j = _loads(data)
         if 'error' in j: raise _stream_error(j['error'])
-        p = self.parts = self.parts or StreamParts(j.get('id'), self.model, j.get('created'), j.get('system_fingerprint'))
+        p = self.parts or self._start(j)
         if u := j.get('usage'): p.usage = litellm.Usage(**u)
         out = []
-        for ch in j.get('choices') or []:
+        for ch in j.get('choices') or ():
             d,fr = ch.get('delta') or {},ch.get('finish_reason')
-            fr = fr and litellm.litellm_core_utils.core_helpers.map_finish_reason(fr)
-            for tc in d.get('tool_calls') or []:
+            if fr: fr = litellm.litellm_core_utils.core_helpers.map_finish_reason(fr)
+            for tc in d.get('tool_calls') or ():
                 f = tc.get('function') or {}
                 out.append(p.call(tc.get('index', 0), tc.get('id'), f.get('name'), f.get('arguments') or ''))
-            txt = {k: d[k] for k in ('role', 'content', 'reasoning_content') if d.get(k) is not None}
-            if txt or fr: out.append(p.chunk(fr, **txt))
+            txt = {k: v for k,v in d.items() if k in _TEXT and v is not None}
+            if txt or fr: out.append(p.chunk(txt, fr))
         return out
 
 def _stream_error(err) -> Exception:
@@ -138,7 +159,7 @@ class AnthropicReader:
     def feed(self, line:str) -> list:
         "The chunks SSE line `line` carries."
         if not line.startswith('data:'): return []
-        j,p = json.loads(line[5:]),self.parts
+        j,p = _loads(line[5:]),self.parts
         t = j.get('type')
         if t == 'message_start': self.u.update((j.get('message') or {}).get('usage') or {})
         elif t == 'content_block_start':
@@ -149,14 +170,14 @@ class AnthropicReader:
             if b['type'] not in ('text', 'thinking'): raise _unknown('content block', b['type'])
         elif t == 'content_block_delta':
             d = j['delta']
-            if d['type'] == 'text_delta': return [p.chunk(content=d['text'])]
+            if d['type'] == 'text_delta': return [p.chunk({'content': d['text']})]
             if d['type'] == 'input_json_delta': return [p.call(self.tools[j['index']], args=d['partial_json'])]
-            if d['type'] == 'thinking_delta': return [p.chunk(reasoning_content=d['thinking'])]
+            if d['type'] == 'thinking_delta': return [p.chunk({'reasoning_content': d['thinking']})]
             if d['type'] != 'signature_delta' or d.get('signature'): raise _unknown('delta', d['type'])
         elif t == 'message_delta':
             self.u.update(j.get('usage') or {})
             p.usage = litellm.AnthropicConfig().calculate_usage(self.u, ''.join(p.reasoning) or None)
-            if sr := (j.get('delta') or {}).get('stop_reason'): return [p.chunk(litellm.litellm_core_utils.core_helpers.map_finish_reason(sr))]
+            if sr := (j.get('delta') or {}).get('stop_reason'): return [p.chunk({}, litellm.litellm_core_utils.core_helpers.map_finish_reason(sr))]
         elif t == 'message_stop': self.done = True
         elif t == 'error': raise _stream_error(j.get('error') or {})
         return []
@@ -190,9 +211,8 @@ def _read(w, lines, reader):
     rd,n = reader(w.model),0
     try:
         for line in lines:
-            if not line.startswith('data:'): continue   # event names and blank lines say nothing the data doesn't
+            if rd.done or not line.startswith('data:'): continue   # event names and blank lines say nothing the data doesn't
             for c in rd.feed(line): n += 1; yield c
-            if rd.done: break
     except Exception as e: raise _mapped(e, w) from e
     finally: close_stream(w)
     return _complete(rd, n)
@@ -201,9 +221,8 @@ async def _aread(w, lines, reader):
     rd,n = reader(w.model),0
     try:
         async for line in lines:
-            if not line.startswith('data:'): continue
+            if rd.done or not line.startswith('data:'): continue
             for c in rd.feed(line): n += 1; yield c
-            if rd.done: break
     except Exception as e: raise _mapped(e, w) from e
     finally: await aclose_stream(w)
     yield _complete(rd, n)

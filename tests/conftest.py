@@ -174,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         try: body = json.loads(data or b'{}')
         except ValueError: body = {'_raw': data}
         with fx.lock:
-            fx.requests.append(dict(path=self.path, headers=dict(self.headers), body=body))
+            fx.requests.append(dict(path=self.path, headers=dict(self.headers), body=body, port=self.client_address[1]))
             act = fx.script.pop(0) if fx.script else fx.default
         try: act(self, body)
         except (BrokenPipeError, ConnectionResetError): pass

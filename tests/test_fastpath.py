@@ -3,7 +3,7 @@ random OpenAI and Anthropic streams give the same chunks and the same complete r
 import json, os
 import pytest, litellm
 from hypothesis import given, settings, HealthCheck, strategies as st
-from lisette.chat import stream_with_complete, Chat
+from lisette.chat import stream_with_complete, Chat, delta_text
 from lisette.fastpath import fast_stream, litellm_reason
 from conftest import FaultServer, sse, _stream_head, _chunk, _end_chunks, NO_RETRY
 
@@ -120,6 +120,17 @@ def test_chat_hist_is_the_same_both_ways(srv, monkeypatch):
         res.append(([m if isinstance(m, dict) else m.model_dump() for m in c.hist], c.use.input, c.use.output, c.use.calls))
     assert res[0] == res[1]
     assert res[0][0][-1]['content'] == 'It is 3.' and res[0][1:] == (30, 8, 2)
+
+@pytest.mark.parametrize('model', ['openai/fx-model', 'anthropic/claude-fx'])
+def test_streams_give_their_connection_back(srv, model):
+    "lisette's reader reads each response to its end, so a chat's streamed calls share one connection, not one each."
+    evs = oai_events([], ['Hi', ' there'], [], 'stop', (5, 2)) if model.startswith('openai') else anth_events([('text', ['Hi', ' there'])], 'end_turn', (5, 2, 0))
+    srv.push(*[stream_of(evs)] * 3)
+    base = srv.base if model.startswith('openai') else srv.url
+    for _ in range(3):
+        cs = [c for c in Chat(model, api_base=base, api_key='sk-test', **NO_RETRY)('hi', stream=True) if isinstance(c, litellm.ModelResponseStream)]
+        assert ''.join(delta_text(c) or '' for c in cs) == 'Hi there'
+    assert len({r['port'] for r in srv.requests[-3:]}) == 1
 
 def test_unknown_anthropic_block_is_an_error_not_a_gap(srv):
     "A block the reader does not know raises an error naming it (and how to read the stream anyway), never drops it."
