@@ -12,7 +12,7 @@ from fastcore.basics import patch, noop
 from .fastpath import fast_stream, afast_stream
 from .compat import kw_alias, close_stream, quiet_stream_logging
 from .errors import IncompleteStreamError, ConfigValueError, ConfigTypeError, model_error
-from .messages import mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dicts, _tcs, _delta
+from .messages import _field, mk_msg, mk_msgs, mk_tc_result, contents, tc_parts, dict_calls, _check_ttl, _check_cache_idxs, _cache_positions, _msg_dicts, _tcs, _delta
 from .tools import lite_mk_func, tool_ns, tool_steps, run_sync, _step
 from .events import Event, Stopwatch, new_run_id
 from .caching import as_cache, with_ckpts
@@ -47,11 +47,11 @@ def stream_with_complete(gen, postproc=noop):
 def _printable(d) -> str|None:
     "The printable part of delta `d`: its text, a 🔧 line per new tool call, 🧠 for reasoning; else None."
     if d is None: return None
-    if d.content: return d.content
-    if d.tool_calls:
-        names = ''.join(f'🔧 {tc.function.name}' for tc in d.tool_calls if tc.id and tc.function.name)
+    if c := _field(d, 'content'): return c
+    if tcs := _field(d, 'tool_calls'):
+        names = ''.join(f'🔧 {tc.function.name}' for tc in tcs if tc.id and tc.function.name)
         if names: return f'\n{names}\n'
-    if getattr(d, 'reasoning_content', None): return '🧠'
+    if _field(d, 'reasoning_content'): return '🧠'
     return None
 
 @kw_alias(msg='chunk')
@@ -68,7 +68,7 @@ def cite_footnote(msg):
     "Add a markdown footnote to the text of stream chunk `msg` if it carries a web citation (in place); `msg`."
     d = _delta(msg)
     c = ((getattr(d, 'provider_specific_fields', None) or {}).get('citation') or {}) if d else {}
-    if c.get('url') and _footnote(c) not in (d.content or ''): d.content = (d.content or '') + _footnote(c)
+    if c.get('url') and _footnote(c) not in (_field(d, 'content') or ''): d.content = (_field(d, 'content') or '') + _footnote(c)
     return msg
 
 # %% ../nbs/03_chat.ipynb #65e1c4ec

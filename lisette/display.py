@@ -10,7 +10,7 @@ import json, sys, time
 from fastcore.basics import patch
 from .compat import litellm
 from .compat import kw_alias
-from .messages import mk_tr_details, contents, stop_reason, tc_parts, _tcs
+from .messages import _field, mk_tr_details, contents, stop_reason, tc_parts, _tcs
 from .tools import ToolProgress
 from .approvals import ToolReview
 from .chat import client_calls, cite_footnote, _delta
@@ -42,12 +42,12 @@ def _chunk_md(self:StreamFormatter, o) -> str:
     d = _delta(cite_footnote(o))
     if d is None: return ''
     self.streamed = True
-    if r := getattr(d, 'reasoning_content', None):
+    if r := _field(d, 'reasoning_content'):
         s = (('' if self.mode == 'think' else '🧠 ') + r) if self.show_reasoning else '🧠'
         self.mode = 'think'
         return s
-    if not d.content: return ''
-    s,self.mode = ('\n\n' if self.mode == 'think' else '') + d.content,'text'
+    if not (c := _field(d, 'content')): return ''
+    s,self.mode = ('\n\n' if self.mode == 'think' else '') + c,'text'
     return s
 
 # %% ../nbs/05_display.ipynb #998e12ae

@@ -25,10 +25,19 @@ def _text(c) -> str:
     if isinstance(c, list): return ''.join(p.get('text', '') for p in c if isinstance(p, dict))
     return c or ''
 
+def _field(o, k:str):
+    "Field `k` of `o`, or None; for a pydantic object, read from its field dicts without going through `__getattr__`."
+    d = getattr(o, '__dict__', None) or {}
+    if k in d: return d[k]
+    x = getattr(o, '__pydantic_extra__', None)
+    if x is not None and k in x: return x[k]
+    if k in getattr(type(o), '__pydantic_fields__', ()): return None    # a declared field, deleted while unset
+    return getattr(o, k, None)
+
 def _delta(chunk):
     "The delta of stream chunk `chunk`'s first choice, or None."
-    chs = getattr(chunk, 'choices', None)
-    return getattr(chs[0], 'delta', None) if chs else None
+    chs = _field(chunk, 'choices')
+    return _field(chs[0], 'delta') if chs else None
 
 def contents(r) -> str:
     "The text of the first choice's message in response `r` (`''` when there is none)."

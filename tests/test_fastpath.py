@@ -1,9 +1,10 @@
 """lisette's own stream reader (`lisette.fastpath`) against litellm's, on the same bytes from a real HTTP server:
 random OpenAI and Anthropic streams give the same chunks and the same complete response through both readers."""
-import json, os
+import json, os, asyncio
 import pytest, litellm
 from hypothesis import given, settings, HealthCheck, strategies as st
 from lisette.chat import stream_with_complete, Chat, delta_text
+from lisette.async_chat import AsyncChat
 from lisette.fastpath import fast_stream, litellm_reason
 from conftest import FaultServer, sse, _stream_head, _chunk, _end_chunks, NO_RETRY
 
@@ -121,15 +122,20 @@ def test_chat_hist_is_the_same_both_ways(srv, monkeypatch):
     assert res[0] == res[1]
     assert res[0][0][-1]['content'] == 'It is 3.' and res[0][1:] == (30, 8, 2)
 
+async def _achunks(c, msg):
+    return [o async for o in await c(msg, stream=True) if isinstance(o, litellm.ModelResponseStream)]
+
+@pytest.mark.parametrize('aio', [False, True], ids=['sync', 'async'])
 @pytest.mark.parametrize('model', ['openai/fx-model', 'anthropic/claude-fx'])
-def test_streams_give_their_connection_back(srv, model):
-    "lisette's reader reads each response to its end, so a chat's streamed calls share one connection, not one each."
+def test_streams_give_their_connection_back(srv, model, aio):
+    """A chat's streamed calls share one connection, not one each, sync and async. For sync streams that takes reading
+    each response to its end after the provider's end of stream (litellm's reader, closing early, opens one a call)."""
     evs = oai_events([], ['Hi', ' there'], [], 'stop', (5, 2)) if model.startswith('openai') else anth_events([('text', ['Hi', ' there'])], 'end_turn', (5, 2, 0))
     srv.push(*[stream_of(evs)] * 3)
-    base = srv.base if model.startswith('openai') else srv.url
-    for _ in range(3):
-        cs = [c for c in Chat(model, api_base=base, api_key='sk-test', **NO_RETRY)('hi', stream=True) if isinstance(c, litellm.ModelResponseStream)]
-        assert ''.join(delta_text(c) or '' for c in cs) == 'Hi there'
+    kw = dict(api_base=srv.base if model.startswith('openai') else srv.url, api_key='sk-test', **NO_RETRY)
+    async def calls(): return [await _achunks(AsyncChat(model, **kw), 'hi') for _ in range(3)]
+    res = asyncio.run(calls()) if aio else [[c for c in Chat(model, **kw)('hi', stream=True) if isinstance(c, litellm.ModelResponseStream)] for _ in range(3)]
+    assert [''.join(delta_text(c) or '' for c in cs) for cs in res] == ['Hi there'] * 3
     assert len({r['port'] for r in srv.requests[-3:]}) == 1
 
 def test_unknown_anthropic_block_is_an_error_not_a_gap(srv):
