@@ -267,8 +267,9 @@ def _fixed_call(tc:dict) -> dict:
 def _sendable(m):
     "Message `m`, or a copy whose tool calls have `_fixed_call`'s arguments."
     tcs = m.get('tool_calls') if isinstance(m, dict) else None
-    fixed = [_fixed_call(tc) for tc in tcs or []]
-    return m if all(f is tc for f,tc in zip(fixed, tcs or [])) else {**m, 'tool_calls':fixed}
+    if not tcs: return m
+    fixed = [_fixed_call(tc) for tc in tcs]
+    return m if all(f is tc for f,tc in zip(fixed, tcs)) else {**m, 'tool_calls':fixed}
 
 @patch
 def _ckpts(self:Chat, msgs:list) -> list:

@@ -179,7 +179,8 @@ def _msg_dict(m:litellm.Message) -> dict:
 
 def _msg_dicts(msgs:list) -> list:
     "`msgs` as plain dicts: each litellm `Message` through `_msg_dict`, any other message as it is."
-    return [_msg_dict(m) if isinstance(m, litellm.Message) else m for m in msgs]
+    Message = litellm.Message
+    return [_msg_dict(m) if isinstance(m, Message) else m for m in msgs]
 
 # %% ../nbs/01_messages.ipynb #09bf8f56
 def tc_parts(tc) -> tuple:
@@ -287,12 +288,11 @@ def _role(m): return m.get('role') if isinstance(m, dict) else getattr(m, 'role'
 
 def _expand(msgs:list) -> list:
     "Messages for `msgs`, inferring alternating roles and expanding formatted tool transcripts."
-    res = []
+    res,Message = [],litellm.Message   # read once: a call sends its whole history through here
     for o in msgs:
-        prev = _role(res[-1]) if res else None
         if isinstance(o, dict) and 'role' in o: _check_dict(o)
-        if isinstance(o, (dict, litellm.Message)) and _role(o): res.append(o); continue
-        role = _next_role(prev)
+        if isinstance(o, (dict, Message)) and _role(o): res.append(o); continue
+        role = _next_role(_role(res[-1]) if res else None)
         if role == 'assistant' and isinstance(o, str) and re_tools.search(o): res += fmt2hist(o)
         else: res.append(mk_msg(o, role=role))
     return res
