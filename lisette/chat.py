@@ -79,7 +79,8 @@ def cite_footnotes(stream_list:list) -> list:
 
 # %% ../nbs/03_chat.ipynb #330f41cd
 def _n(o, *path):
-    for p in path: o = getattr(o, p, None)
+    "The number at attribute `path` of `o`, 0 if missing (read with `_field`: a `Usage` lacks some fields, and asking pydantic costs 2 µs each)."
+    for p in path: o = _field(o, p)
     return o or 0
 
 def _cost(r, model=None) -> float:

@@ -11,15 +11,18 @@ import sys, random, atexit, asyncio, inspect, functools, importlib
 
 # %% ../nbs/00_compat.ipynb #f6fb779c
 class LazyModule:
-    "Stands for module `name`, which it imports on the first attribute read or write."
-    def __init__(self, name:str): vars(self)['_name'] = name
+    "Stands for module `name`, which it imports on the first attribute read or write, then shares the namespace of."
+    __slots__ = ('_name', '__dict__')
+    def __init__(self, name:str): object.__setattr__(self, '_name', name)
     def _module(self):
-        "The module itself, imported now if nothing has imported it yet."
-        return sys.modules.get(self._name) or importlib.import_module(self._name)
-    def __getattr__(self, k): return getattr(self._module(), k)
-    def __setattr__(self, k, v): setattr(self._module(), k, v)
-    def __delattr__(self, k): delattr(self._module(), k)
-    def __dir__(self): return dir(self._module())
+        "The module itself, imported now if nothing has imported it yet; from then on its names are this object's."
+        m = sys.modules.get(self._name) or importlib.import_module(self._name)
+        object.__setattr__(self, '__dict__', m.__dict__)
+        return m
+    def __getattr__(self, k): return getattr(LazyModule._module(self), k)
+    def __setattr__(self, k, v): setattr(LazyModule._module(self), k, v)
+    def __delattr__(self, k): delattr(LazyModule._module(self), k)
+    def __dir__(self): return dir(LazyModule._module(self))
     def __repr__(self): return f"<lazy module {self._name!r}{'' if self._name in sys.modules else ', not imported yet'}>"
 
 # %% ../nbs/00_compat.ipynb #96824b7a
