@@ -13,11 +13,11 @@ from fastcore.basics import patch, noop
 from fastcore.meta import delegates
 from .compat import close_clients_at_exit, aclose_stream, quiet_stream_logging
 from .errors import ConfigTypeError, ConfigValueError, model_error
-from .messages import mk_tc_result, tc_parts
+from .messages import mk_tc_result, tc_parts, _delta
 from .tools import prep_tool_call, fmt_result, _err_text, _progress, _step, ToolProgress, ToolResult
 from .events import Stopwatch
 from .toolstream import AsyncToolCallStream
-from .chat import Chat, _Turn, _final, _Reading, _drained, _fast, _request_data, final_prompt, complete_stream, cite_footnotes
+from .chat import Chat, _Turn, _final, _Reading, _printable, _drained, _fast, _request_data, final_prompt, complete_stream, cite_footnotes
 
 # %% ../nbs/04_async.ipynb #2f41f6fd
 async def astream_with_complete(agen, postproc=noop):
@@ -150,16 +150,23 @@ async def _amodel(self:AsyncChat, t:_Turn, kw, prefill):
             quiet_stream_logging()
             g = await aopen_stream(kw, self._llm)
             rd = _Reading(prefill, self.think_tokens, t.ns, sw, AsyncToolCallStream)
-            async def pull():
-                try: c = await anext(g)
-                except Exception as e: raise model_error(e, self.model)
-                if isinstance(c, litellm.ModelResponse): rd.end(c)   # the last item
-                else: rd.take(c, pull)
-            while rd.q or not rd.ended:
-                if not rd.q: await pull(); continue
-                o = rd.q.popleft()
-                if self.on_event and (ev := self._update(t, o)): await self._aemit(ev)
-                yield o
+            if rd.plain and not self.on_event:     # the common case: no per-chunk work but timing the first text
+                async for c in g:
+                    if isinstance(c, litellm.ModelResponse): rd.end(c)    # the last item
+                    else:
+                        if sw.first is None and _printable(_delta(c)): sw.tick()
+                        yield c
+            else:
+                async def pull():
+                    try: c = await anext(g)
+                    except Exception as e: raise model_error(e, self.model)
+                    if isinstance(c, litellm.ModelResponse): rd.end(c)   # the last item
+                    else: rd.take(c, pull)
+                while rd.q or not rd.ended:
+                    if not rd.q: await pull(); continue
+                    o = rd.q.popleft()
+                    if self.on_event and (ev := self._update(t, o)): await self._aemit(ev)
+                    yield o
             r = rd.result
     except Exception as e: raise model_error(e, self.model)
     finally:

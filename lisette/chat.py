@@ -433,6 +433,11 @@ class _Reading:
 
     def _split(self, c): return split_chunk(self.sp, c) if self.sp else c
 
+    @property
+    def plain(self) -> bool:
+        "Whether the chunks need nothing but the first text timed: no prefill to show or drop, no reasoning to split, no argument streams."
+        return not (self.q or self.echo.left or self.sp or self.names)
+
     def take(self, c, pull):
         "Chunk `c` arrived: drop a repeated prefill, time the first text, split off reasoning, feed its calls' argument streams."
         if self.echo.left: self.echo(c)
@@ -455,6 +460,15 @@ class _Reading:
         if self.sp and (c := tail_chunk(self.sp)): self.q.append(c)
         for s in self.calls.values(): s._end(r is not None)
 
+def _timed(g, sw:Stopwatch):
+    "Stream generator `g`'s chunks as they are, the first printable one timed by `sw`; its return value (the complete response)."
+    while sw.first is None:
+        try: c = next(g)
+        except StopIteration as e: return e.value
+        if _printable(_delta(c)): sw.tick()
+        yield c
+    return (yield from g)
+
 def _drained(kind, r, ns:dict) -> list:
     "The calls in response `r` of tools marked `stream_args`, as complete `kind` streams."
     return [kind.drained(tc) for tc in r.choices[0].message.tool_calls or [] if streams_args(ns.get(tc_parts(tc)[1]))]
@@ -475,6 +489,22 @@ def _emit(self:Chat, ev:Event):
     for f in self.on_event: _settle(f(ev))
 
 @patch
+def _chunks(self:Chat, t:_Turn, g, rd:_Reading):
+    "The chunks of model stream `g` as `rd` fixes and queues them, with their events; its complete response."
+    if rd.plain and not self.on_event: return (yield from _timed(g, rd.sw))    # the common case: no per-chunk work
+    def pull():
+        try: c = next(g)
+        except StopIteration as e: return rd.end(e.value)
+        except Exception as e: raise model_error(e, self.model)
+        rd.take(c, pull)
+    while rd.q or not rd.ended:
+        if not rd.q: pull(); continue
+        o = rd.q.popleft()
+        if self.on_event and (ev := self._update(t, o)): self._emit(ev)
+        yield o
+    return rd.result
+
+@patch
 def _model(self:Chat, t:_Turn, kw, prefill):
     "One model call, with its events: yields its chunks and argument streams, returns the complete response."
     self._emit(t.event('message_start', _request_data(kw)))
@@ -484,18 +514,7 @@ def _model(self:Chat, t:_Turn, kw, prefill):
         else:
             quiet_stream_logging()
             g = open_stream(kw, self._llm)
-            rd = _Reading(prefill, self.think_tokens, t.ns, sw)
-            def pull():
-                try: c = next(g)
-                except StopIteration as e: return rd.end(e.value)
-                except Exception as e: raise model_error(e, self.model)
-                rd.take(c, pull)
-            while rd.q or not rd.ended:
-                if not rd.q: pull(); continue
-                o = rd.q.popleft()
-                if self.on_event and (ev := self._update(t, o)): self._emit(ev)
-                yield o
-            r = rd.result
+            r = yield from self._chunks(t, g, _Reading(prefill, self.think_tokens, t.ns, sw))
     except Exception as e: raise model_error(e, self.model)
     finally:
         if g is not None: g.close()

@@ -39,53 +39,57 @@ _LITELLM_ONLY = dict(web_search_options='web search', response_format='response_
                      mock_response='mock_response', functions='legacy functions')
 
 # %% ../nbs/19_fastpath.ipynb #bceb9ccc
-_new,_set = object.__new__,object.__setattr__
-_fs,_x,_pv = (vars(BaseModel)[k].__set__ for k in ('__pydantic_fields_set__', '__pydantic_extra__', '__pydantic_private__'))
+_new = object.__new__
+_dict,_fs,_x,_pv = (vars(BaseModel)[k].__set__ for k in ('__dict__', '__pydantic_fields_set__', '__pydantic_extra__', '__pydantic_private__'))
 
 def _layout(o, keys) -> tuple:
-    "What `_copy` needs to copy pydantic object `o` with new values of fields `keys`, read once."
-    d,x,p = o.__dict__,o.__pydantic_extra__,o.__pydantic_private__
-    return (type(o), d, x, o.__pydantic_fields_set__, p, [k for k,v in (p or {}).items() if type(v) is dict],
-            {k for k in keys if k in d or x is None})     # the declared fields among `keys`; the others are extra
+    "What a copy of pydantic object `o` with new values of fields `keys` needs, read once; the last item says where they go."
+    d,x = o.__dict__,o.__pydantic_extra__
+    decl = {k for k in keys if k in d or x is None}     # the declared fields among `keys`; the others are extra
+    return type(o),d,x,o.__pydantic_fields_set__,o.__pydantic_private__,(True if decl == set(keys) else False if not decl else None)
 
-def _copy(lay, vals:dict):
-    "A copy of the object `lay` was read from, with field values `vals`, made without `__init__` and sharing no mutable part."
-    cls,d,x,fs,p,pd,decl = lay
-    d = d.copy()
-    if not decl: x = {**x, **vals}
-    else:
-        if x is not None: x = x.copy()
-        for k,v in vals.items(): (d if k in decl else x)[k] = v
-    if p is not None:
-        p = p.copy()
-        for k in pd: p[k] = p[k].copy()
-    o = _new(cls)
-    _set(o, '__dict__', d); _fs(o, set(fs)); _x(o, x); _pv(o, p)
-    return o
+def _maker(t, keys):
+    "A function `make(delta, finish)` copying template chunk `t` with delta fields `delta` (of `keys`) and finish reason `finish`; None if they are split between declared and extra fields."
+    ch = t.choices[0]
+    M,md,mx,mfs,mp,mput = _layout(t, ['choices'])          # `put`: the new values are declared fields (else extra ones)
+    C,cd,cx,cfs,cp,cput = _layout(ch, ['finish_reason', 'delta'])
+    D,dd,dx,dfs,dp,dput = _layout(ch.delta, keys)
+    if None in (mput, cput, dput): return None
+    hp = [k for k,v in (mp or {}).items() if type(v) is dict]      # private dicts (`_hidden_params`): each copy gets its own
+    def make(delta:dict, finish=None) -> litellm.ModelResponseStream:
+        o = _new(D); _fs(o, set(dfs)); _pv(o, dp and dp.copy())
+        if dput: _dict(o, {**dd, **delta}); _x(o, dx and dx.copy())
+        else: _dict(o, dd.copy()); _x(o, {**dx, **delta})
+        c = _new(C); _fs(c, set(cfs)); _pv(c, cp and cp.copy())
+        if cput: _dict(c, {**cd, 'finish_reason': finish, 'delta': o}); _x(c, cx and cx.copy())
+        else: _dict(c, cd.copy()); _x(c, {**cx, 'finish_reason': finish, 'delta': o})
+        m = _new(M); _fs(m, set(mfs))
+        if mp is None: _pv(m, None)
+        else:
+            q = mp.copy()
+            for k in hp: q[k] = q[k].copy()
+            _pv(m, q)
+        if mput: _dict(m, {**md, 'choices': [c]}); _x(m, mx and mx.copy())
+        else: _dict(m, md.copy()); _x(m, {**mx, 'choices': [c]})
+        return m
+    return make
 
 # %% ../nbs/19_fastpath.ipynb #374cb6aa
-class _Shape:
-    "Makes chunks like template chunk `t` with new delta fields `keys` and finish reason: copies of its three objects."
-    def __init__(self, t, keys):
-        ch = t.choices[0]
-        self.m,self.ch,self.d = _layout(t, ['choices']),_layout(ch, ['finish_reason', 'delta']),_layout(ch.delta, keys)
-
-    def __call__(self, delta:dict, finish=None) -> litellm.ModelResponseStream:
-        "A chunk with delta fields `delta` and finish reason `finish`."
-        return _copy(self.m, {'choices': [_copy(self.ch, {'finish_reason': finish, 'delta': _copy(self.d, delta)})]})
-
 class StreamParts:
     "The chunks of one stream, made by copying a template chunk of each shape, and the parts the complete response needs."
     def __init__(self, id, model, created, fingerprint=None, blank=None):
         self.head,self.blank = dict(id=id, model=model, created=created, system_fingerprint=fingerprint),blank
         self.shapes,self.text,self.reasoning,self.calls,self.finish,self.usage = {},[],[],{},None,None
 
-    def _shape(self, k:tuple) -> _Shape:
-        "The shape of chunks with delta fields `k[0]`, and a finish unless `k[1]`, made from a template the first time."
+    def _normal(self, delta:dict, finish=None, **kw) -> litellm.ModelResponseStream:
+        "A chunk with delta fields `delta` and finish reason `finish`, made (and validated) by litellm's constructors."
+        return litellm.ModelResponseStream(**self.head, **kw, choices=[litellm.StreamingChoices(index=0, finish_reason=finish,
+                                           delta=litellm.types.utils.Delta(**delta))])
+
+    def _shape(self, k:tuple):
+        "The maker of chunks with delta fields `k[0]`, and a finish unless `k[1]`, from a template made the first time."
         keys,nofin = k
-        t = litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, finish_reason=None if nofin else 'stop',
-                                        delta=litellm.types.utils.Delta(**dict.fromkeys(keys, '')))])
-        s = self.shapes[k] = _Shape(t, keys)
+        s = self.shapes[k] = _maker(self._normal(dict.fromkeys(keys, ''), None if nofin else 'stop'), keys) or self._normal
         return s
 
     def chunk(self, delta:dict, finish=None) -> litellm.ModelResponseStream:
@@ -100,19 +104,15 @@ class StreamParts:
         "A stream chunk carrying piece `args` of tool call `index` (its `id` and `name` on the first piece)."
         c = self.calls.setdefault(index, [id, name, []])
         c[2].append(args)
-        tc = dict(index=index, id=id, type='function', function=dict(name=name, arguments=args))
-        return litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, delta=litellm.types.utils.Delta(content=self.blank, tool_calls=[tc]))])
+        return self._normal(dict(content=self.blank, tool_calls=[dict(index=index, id=id, type='function', function=dict(name=name, arguments=args))]))
 
     def response(self) -> litellm.ModelResponse:
         "The complete response, built by litellm from one chunk per part instead of from every chunk."
         d = dict(role='assistant', content=''.join(self.text) if self.text else self.blank)
         if self.reasoning: d['reasoning_content'] = ''.join(self.reasoning)
-        cs = [litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, delta=litellm.types.utils.Delta(**d))])]
-        cs += [litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, delta=litellm.types.utils.Delta(tool_calls=[dict(
-               index=i, id=id, type='function', function=dict(name=n, arguments=''.join(a)))]))]) for i,(id,n,a) in self.calls.items()]
-        cs.append(litellm.ModelResponseStream(**self.head, choices=[litellm.StreamingChoices(index=0, finish_reason=self.finish, delta=litellm.types.utils.Delta())],
-                                      usage=self.usage))
-        return litellm.stream_chunk_builder(cs)
+        cs = [self._normal(d)] + [self._normal(dict(tool_calls=[dict(index=i, id=id, type='function', function=dict(name=n, arguments=''.join(a)))]))
+                                  for i,(id,n,a) in self.calls.items()]
+        return litellm.stream_chunk_builder(cs + [self._normal({}, self.finish, usage=self.usage)])
 
 # %% ../nbs/19_fastpath.ipynb #270cfc50
 _TEXT = {'role', 'content', 'reasoning_content'}
