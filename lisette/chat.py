@@ -64,11 +64,14 @@ def _footnote(c:dict) -> str:
     title = (c.get('title') or c['url']).replace('"', '\\"')
     return f'[*]({c["url"]} "{title}") '
 
+def _cite(d):
+    "Add a markdown footnote to the text of delta `d` if it carries a web citation (in place)."
+    c = (_field(d, 'provider_specific_fields') or {}).get('citation') or {}
+    if c.get('url') and _footnote(c) not in (_field(d, 'content') or ''): d.content = (_field(d, 'content') or '') + _footnote(c)
+
 def cite_footnote(msg):
     "Add a markdown footnote to the text of stream chunk `msg` if it carries a web citation (in place); `msg`."
-    d = _delta(msg)
-    c = ((getattr(d, 'provider_specific_fields', None) or {}).get('citation') or {}) if d else {}
-    if c.get('url') and _footnote(c) not in (_field(d, 'content') or ''): d.content = (_field(d, 'content') or '') + _footnote(c)
+    if (d := _delta(msg)) is not None: _cite(d)
     return msg
 
 # %% ../nbs/03_chat.ipynb #65e1c4ec

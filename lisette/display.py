@@ -13,7 +13,7 @@ from .compat import kw_alias
 from .messages import _field, mk_tr_details, contents, stop_reason, tc_parts, _tcs
 from .tools import ToolProgress
 from .approvals import ToolReview
-from .chat import client_calls, cite_footnote, _delta
+from .chat import client_calls, _cite, _delta
 
 # %% ../nbs/05_display.ipynb #71c99e47
 class StreamFormatter:
@@ -39,8 +39,8 @@ class StreamFormatter:
 @patch
 def _chunk_md(self:StreamFormatter, o) -> str:
     "The markdown for stream chunk `o`: its text, with any citation as a footnote, or its reasoning."
-    d = _delta(cite_footnote(o))
-    if d is None: return ''
+    if (d := _delta(o)) is None: return ''
+    _cite(d)
     self.streamed = True
     if r := _field(d, 'reasoning_content'):
         s = (('' if self.mode == 'think' else '🧠 ') + r) if self.show_reasoning else '🧠'

@@ -77,14 +77,16 @@ def _maker(t, keys):
 # %% ../nbs/19_fastpath.ipynb #374cb6aa
 class StreamParts:
     "The chunks of one stream, made by copying a template chunk of each shape, and the parts the complete response needs."
-    def __init__(self, id, model, created, fingerprint=None, blank=None):
-        self.head,self.blank = dict(id=id, model=model, created=created, system_fingerprint=fingerprint),blank
+    def __init__(self, id, model, created, fingerprint=None, blank=None, hidden=None):
+        self.head,self.blank,self.hidden = dict(id=id, model=model, created=created, system_fingerprint=fingerprint),blank,hidden or {}
         self.shapes,self.text,self.reasoning,self.calls,self.finish,self.usage = {},[],[],{},None,None
 
     def _normal(self, delta:dict, finish=None, **kw) -> litellm.ModelResponseStream:
         "A chunk with delta fields `delta` and finish reason `finish`, made (and validated) by litellm's constructors."
-        return litellm.ModelResponseStream(**self.head, **kw, choices=[litellm.StreamingChoices(index=0, finish_reason=finish,
-                                           delta=litellm.types.utils.Delta(**delta))])
+        c = litellm.ModelResponseStream(**self.head, **kw, choices=[litellm.StreamingChoices(index=0, finish_reason=finish,
+                                        delta=litellm.types.utils.Delta(**delta))])
+        c._hidden_params.update(self.hidden)
+        return c
 
     def _shape(self, k:tuple):
         "The maker of chunks with delta fields `k[0]`, and a finish unless `k[1]`, from a template made the first time."
@@ -119,11 +121,11 @@ _TEXT = {'role', 'content', 'reasoning_content'}
 
 class OpenAIReader:
     "Reads the SSE lines of an OpenAI chat-completions stream into litellm chunks (sans I/O: `feed` a line, get chunks)."
-    def __init__(self, model): self.model,self.parts,self.done = model,None,False
+    def __init__(self, model, hidden=None): self.model,self.hidden,self.parts,self.done = model,hidden,None,False
 
     def _start(self, j) -> StreamParts:
         "The stream's parts, from its first chunk `j`."
-        self.parts = StreamParts(j.get('id'), self.model, j.get('created'), j.get('system_fingerprint'))
+        self.parts = StreamParts(j.get('id'), self.model, j.get('created'), j.get('system_fingerprint'), hidden=self.hidden)
         return self.parts
 
     def feed(self, line:str) -> list:
@@ -153,27 +155,27 @@ def _stream_error(err) -> Exception:
 # %% ../nbs/19_fastpath.ipynb #d25a0189
 class AnthropicReader:
     "Reads the SSE lines of an Anthropic Messages stream into litellm chunks (sans I/O: `feed` a line, get chunks)."
-    def __init__(self, model):
-        self.parts,self.done,self.tools,self.u = StreamParts(f'chatcmpl-{uuid.uuid4()}', model, int(time.time()), blank=''),False,{},{}
+    def __init__(self, model, hidden=None):
+        self.parts,self.done,self.tools,self.u = StreamParts(f'chatcmpl-{uuid.uuid4()}', model, int(time.time()), blank='', hidden=hidden),False,{},{}
 
     def feed(self, line:str) -> list:
         "The chunks SSE line `line` carries."
         if not line.startswith('data:'): return []
         j,p = _loads(line[5:]),self.parts
         t = j.get('type')
-        if t == 'message_start': self.u.update((j.get('message') or {}).get('usage') or {})
+        if t == 'content_block_delta':         # nearly every event: tested first
+            d = j['delta']
+            if d['type'] == 'text_delta': return [p.chunk({'content': d['text']})]
+            if d['type'] == 'input_json_delta': return [p.call(self.tools[j['index']], args=d['partial_json'])]
+            if d['type'] == 'thinking_delta': return [p.chunk({'reasoning_content': d['thinking']})]
+            if d['type'] != 'signature_delta' or d.get('signature'): raise _unknown('delta', d['type'])
+        elif t == 'message_start': self.u.update((j.get('message') or {}).get('usage') or {})
         elif t == 'content_block_start':
             b = j['content_block']
             if b['type'] == 'tool_use':
                 self.tools[j['index']] = i = len(self.tools)
                 return [p.call(i, b['id'], b['name'], '')]
             if b['type'] not in ('text', 'thinking'): raise _unknown('content block', b['type'])
-        elif t == 'content_block_delta':
-            d = j['delta']
-            if d['type'] == 'text_delta': return [p.chunk({'content': d['text']})]
-            if d['type'] == 'input_json_delta': return [p.call(self.tools[j['index']], args=d['partial_json'])]
-            if d['type'] == 'thinking_delta': return [p.chunk({'reasoning_content': d['thinking']})]
-            if d['type'] != 'signature_delta' or d.get('signature'): raise _unknown('delta', d['type'])
         elif t == 'message_delta':
             self.u.update(j.get('usage') or {})
             p.usage = litellm.AnthropicConfig().calculate_usage(self.u, ''.join(p.reasoning) or None)
@@ -201,31 +203,34 @@ def _mapped(e, w) -> Exception:
     return litellm.exception_type(model=w.model, custom_llm_provider=w.custom_llm_provider, original_exception=e,
                                   completion_kwargs={}, extra_kwargs={})
 
-def _complete(rd, n) -> litellm.ModelResponse:
+def _complete(rd, n, name) -> litellm.ModelResponse:
+    "The complete response of reader `rd` after `n` chunks, priced as litellm model `name` (the request's)."
     p = rd.parts
     if p is None or p.finish is None: raise IncompleteStreamError.after(n)
-    return p.response()
+    r = p.response()     # litellm prices it as it builds it, from the model and provider the chunks carry: `name`, split
+    r._hidden_params['litellm_model_name'] = name     # as litellm marks a blocking response: so `Chat` doesn't price it again
+    return r
 
 # %% ../nbs/19_fastpath.ipynb #de5dde37
-def _read(w, lines, reader):
-    rd,n = reader(w.model),0
+def _read(w, lines, reader, name):
+    rd,n = reader(w.model, {'custom_llm_provider': w.custom_llm_provider}),0
     try:
         for line in lines:
             if rd.done or not line.startswith('data:'): continue   # event names and blank lines say nothing the data doesn't
             for c in rd.feed(line): n += 1; yield c
     except Exception as e: raise _mapped(e, w) from e
     finally: close_stream(w)
-    return _complete(rd, n)
+    return _complete(rd, n, name)
 
-async def _aread(w, lines, reader):
-    rd,n = reader(w.model),0
+async def _aread(w, lines, reader, name):
+    rd,n = reader(w.model, {'custom_llm_provider': w.custom_llm_provider}),0
     try:
         async for line in lines:
             if rd.done or not line.startswith('data:'): continue
             for c in rd.feed(line): n += 1; yield c
     except Exception as e: raise _mapped(e, w) from e
     finally: await aclose_stream(w)
-    yield _complete(rd, n)
+    yield _complete(rd, n, name)
 
 # %% ../nbs/19_fastpath.ipynb #3cfdab8d
 def _chosen(w, kw, aio):
@@ -236,8 +241,8 @@ def _chosen(w, kw, aio):
 
 def fast_stream(w, kw:dict):
     "A generator reading litellm stream `w` (for request `kw`) with lisette's reader, or None if litellm must read it."
-    return _read(w, *src) if (src := _chosen(w, kw, False)) else None
+    return _read(w, *src, kw['model']) if (src := _chosen(w, kw, False)) else None
 
 def afast_stream(w, kw:dict):
     "An async generator reading litellm async stream `w` with lisette's reader (its last item the complete response), or None."
-    return _aread(w, *src) if (src := _chosen(w, kw, True)) else None
+    return _aread(w, *src, kw['model']) if (src := _chosen(w, kw, True)) else None

@@ -146,3 +146,19 @@ def test_unknown_anthropic_block_is_an_error_not_a_gap(srv):
     kw = dict(model='anthropic/claude-fx', api_base=srv.url, api_key='sk-test', messages=[{'role': 'user', 'content': 'hi'}],
               stream=True, **NO_RETRY)
     with pytest.raises(Exception, match="server_tool_use.*LISETTE_STREAM=litellm"): run(fast_stream(litellm.completion(**kw), kw))
+
+@pytest.mark.parametrize('model', ['openai/gpt-4o-mini', 'anthropic/claude-sonnet-4-5'])
+def test_a_stream_is_priced_once_as_the_chat_prices_it(srv, model, monkeypatch):
+    "lisette's reader hands `Chat` litellm's price for the chat's model, so it isn't priced twice: the cost litellm's reader leads to."
+    anth = model.startswith('anthropic')
+    evs = anth_events([('text', ['Hi'])], 'end_turn', (1000, 50, 0)) if anth else oai_events([], ['Hi'], [], 'stop', (1000, 50))
+    costs = []
+    for reader in ('litellm', 'fast'):
+        monkeypatch.setenv('LISETTE_STREAM', reader)
+        srv.push(stream_of(evs))
+        c = Chat(model, api_base=srv.url if anth else srv.base, api_key='sk-test', **NO_RETRY)
+        r = list(c('hi', stream=True))[-1]
+        costs.append(c.use.cost)
+    assert costs[0] == costs[1] > 0
+    assert r._hidden_params['litellm_model_name'] == model
+    assert r._hidden_params['response_cost'] == litellm.completion_cost(completion_response=r, model=model)
