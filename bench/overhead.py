@@ -173,7 +173,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='few repeats, for a busy machine')
     ap.add_argument('--chunks', type=int, default=2000, help='chunks of the streamed answer')
-    ap.add_argument('--reps', type=int, default=7, help='repeats of the blocking and tool cases')
+    ap.add_argument('--reps', type=int, default=15, help='repeats of the blocking and tool cases')
     ap.add_argument('--inner', type=int, default=20, help='calls per repeat of the blocking case')
     ap.add_argument('--stream-reps', type=int, default=25, help='repeats of the stream case (one stream each)')
     ap.add_argument('--litellm-reps', type=int, default=3, help="repeats of raw litellm's stream (4 s each at 2000 chunks)")
