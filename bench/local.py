@@ -8,7 +8,8 @@ repeats interleaved; medians. Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
   torch uses, over HTTP: the limit for CPU generation on this machine;
 - the settings torch and transformers offer (the checkpoint's bf16 weights, a static KV cache, float32, int8
-  weight-only linear layers (the backend's default, `LISETTE_LOCAL_WEIGHTS`), int8 dynamic quantisation), each
+  weight-only linear layers, with the plain output layer and with the backend's greedy one (its default,
+  `LISETTE_LOCAL_WEIGHTS`), int8 dynamic quantisation), each
   timed on raw `generate`, with its greedy agreement with the full bf16 weights: the share of tokens identical, where
   the first difference falls, and for the lossy ones where it falls on four more prompts.
 Load is measured cold (conversion into an empty temporary LISETTE_CACHE) and warm (from that cache).
@@ -51,10 +52,14 @@ def chat_run(name, n, stream=False):
     r, dt = timed(go)
     return r.usage.completion_tokens, dt
 
-def generate(model, ids, n, **kw):
-    "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds"
-    out, dt = timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                           temperature=None, top_p=None, top_k=None, **kw))
+def generate(model, ids, n, fast_head=True, **kw):
+    "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds; `fast_head`: the backend's greedy output layer"
+    head = model.get_output_embeddings()
+    if hasattr(head, 'greedy'): head.greedy = fast_head
+    try: out, dt = timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                                temperature=None, top_p=None, top_k=None, **kw))
+    finally:
+        if hasattr(head, 'greedy'): head.greedy = False
     return out[0, ids['input_ids'].shape[1]:].tolist(), dt
 
 def agreement(a, b) -> str:
@@ -84,15 +89,16 @@ def variants(lm, name):
     return [('bf16, full weights (LISETTE_LOCAL_WEIGHTS=full)', full, {}, False),
             ('bf16 + static KV cache', full, dict(cache_implementation='static'), False),
             ('float32', f32, {}, True),
-            (f'int8 weight-only linear (backend: {lm.weights})', lm.model, {}, True),
+            ('int8 weight-only linear, plain output layer', lm.model, dict(fast_head=False), True),
+            (f'int8 + greedy output layer (backend: {lm.weights})', lm.model, {}, True),
             ('int8 dynamic linear, int8 activations too', q8, {}, True)]
 
-def agree_many(lm, base, model, n=64) -> str:
+def agree_many(lm, base, model, n=64, base_kw={}, **kw) -> str:
     "Greedy agreement of `model` with `base` on each of `PROMPTS`: the first differing token of each (`=` if none)"
     firsts = []
     for q in PROMPTS:
         ids = lm.tok(L.build_prompt(lm.tok, [dict(role='user', content=q)])[0], return_tensors='pt')
-        a, b = generate(base, ids, n)[0], generate(model, ids, n)[0]
+        a, b = generate(base, ids, n, **base_kw)[0], generate(model, ids, n, **kw)[0]
         firsts.append(next((str(i) for i,(x,y) in enumerate(zip(a, b)) if x != y), '='))
     return f"first difference in {n} tokens on {len(PROMPTS)} more prompts: {', '.join(firsts)}"
 
@@ -110,7 +116,7 @@ def main():
     n = a.tokens
     lm = L.load_local(a.model)
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, model {a.model} ({next(lm.model.parameters()).dtype}, '
-          f'linear weights {lm.weights}, attention {lm.model.config._attn_implementation}, dynamic KV cache)')
+          f'linear weights {lm.weights}, output layer {type(lm.model.lm_head).__name__} (greedy pass on), attention {lm.model.config._attn_implementation}, dynamic KV cache)')
     if not a.no_cold:
         cold, warm, first = load_times(a.model)
         print(f'load: cold (convert+load) {cold:.1f}s, first answer after that {first:.1f}s, warm (cached) {warm:.1f}s')
@@ -151,6 +157,10 @@ def main():
         toks, rate = runs[0][0], statistics.median(len(t) / d for t,d in runs)
         base = base or (toks, rate)
         print(f'  {name:48} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
-        if lossy: print(f'  {"":48} {agree_many(lm, vs[0][1], model)}')
+        if lossy: print(f'  {"":48} {agree_many(lm, vs[0][1], model, **kw)}')
+        if kw.get('fast_head') is False: plain = toks
+        elif model is lm.model:
+            print(f'  {"":48} greedy output layer against the plain int8 one: {agreement(plain, toks)}; '
+                  f'{agree_many(lm, model, model, base_kw=dict(fast_head=False))}')
 
 if __name__ == '__main__': main()

@@ -10,7 +10,7 @@ __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_
            'gen_kwargs', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
-import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading
+import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading, warnings
 from pathlib import Path
 from .errors import ConfigValueError
 import litellm
@@ -334,13 +334,49 @@ def _int8_linear_cls()->type:
     return _Int8Linear
 
 def quantize_linears(model):
-    "`model`, with every `torch.nn.Linear` in it replaced (in place) by an int8-weight `_Int8Linear`"
+    "`model`, every `torch.nn.Linear` in it replaced (in place) by an `_Int8Linear`, its output layer by an `_Int8Head`"
     import torch
-    cls = _int8_linear_cls()
+    head = model.get_output_embeddings() if hasattr(model, 'get_output_embeddings') else None
     for parent in list(model.modules()):
         for name,child in list(parent.named_children()):
-            if isinstance(child, torch.nn.Linear): setattr(parent, name, cls(child))
+            if isinstance(child, torch.nn.Linear): setattr(parent, name, (_int8_head_cls() if child is head else _int8_linear_cls())(child))
     return model
+
+# %% ../nbs/06_local.ipynb #198fd926
+_Int8Head = None
+
+def _int8_head_cls()->type:
+    "The `_Int8Head` module class, made on first use"
+    global _Int8Head
+    if _Int8Head is None:
+        import torch
+        class _Int8Head(_int8_linear_cls()):
+            "An `_Int8Linear` output layer that, when `greedy`, computes exactly only the rows that could be the top two"
+            def __init__(self, lin, rows=4096, top=8):
+                super().__init__(lin, rows)
+                s = self.s8.double()
+                with warnings.catch_warnings():   # torch marks its quantized tensors deprecated; pinned torch has them
+                    warnings.simplefilter('ignore'); qw = torch._make_per_channel_quantized_tensor(self.w8, s, torch.zeros(len(s), dtype=torch.long), 0)
+                self.packed = torch.ops.quantized.linear_prepack(qw, None)                  # fbgemm's copy of the same int8 weights
+                self.l1 = self.w8.abs().sum(1, dtype=torch.int32).float() * s.float()       # each row's Σ|w|
+                self.top,self.greedy,self.exact_rows = top,False,None
+
+            def _exact(self, x, rows): return torch._weight_int8pack_mm(x, self.w8[rows], self.s8[rows])[0]
+
+            def forward(self, x):
+                if not self.greedy or x.numel()!=self.in_features: return super().forward(x)
+                x1 = x.reshape(1, -1).contiguous()
+                fast = torch.ops.quantized.linear_dynamic(x1.float(), self.packed, True)[0]
+                step = (x1.max().clamp(min=0) - x1.min().clamp(max=0)).float().item()/127        # activation step (7-bit)
+                bound = self.l1*step + fast.abs()*2**-7 + 1e-3                                   # + the exact kernel's bf16 rounding
+                second = self._exact(x1, fast.topk(self.top).indices).float().topk(2).values[-1]
+                rows = (fast + bound >= second).nonzero()[:,0]
+                if len(rows) > self.out_features//8: return super().forward(x)                  # a loose bound: no gain
+                out = fast.to(x.dtype); out[rows] = self._exact(x1, rows)
+                self.exact_rows = len(rows)
+                return out.reshape(*x.shape[:-1], self.out_features)
+        _Int8Head.__qualname__ = '_Int8Head'
+    return _Int8Head
 
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
@@ -394,13 +430,22 @@ class LocalRun:
         return input_ids.new_full((input_ids.shape[0],), int(self.stop.is_set())).bool()
 
 # %% ../nbs/06_local.ipynb #c062
+def _generate(self:LocalRun, crit:list, **kw):
+    "Run `generate` on this run's prompt and settings, stopping on `crit` (the caller holds the model's lock)"
+    from transformers import StoppingCriteriaList
+    if self.seed is not None:
+        import torch; torch.manual_seed(self.seed)
+    head = self.lm.model.get_output_embeddings()
+    fast = hasattr(head, 'greedy') and not self.gen.get('do_sample')
+    if fast: head.greedy = True
+    try: return self.lm.model.generate(**self.ids, **self.gen, **kw, stopping_criteria=StoppingCriteriaList(crit))
+    finally:
+        if fast: head.greedy = False
+LocalRun._generate = _generate
+
 def _work(self:LocalRun):
     "Thread body: generate; on error, keep it and end the stream; always free the model"
-    from transformers import StoppingCriteriaList
-    try:
-        if self.seed is not None:
-            import torch; torch.manual_seed(self.seed)
-        self.lm.model.generate(**self.ids, **self.gen, streamer=self.streamer, stopping_criteria=StoppingCriteriaList([self]))
+    try: self._generate([self], streamer=self.streamer)
     except BaseException as e: self.err = e; self.streamer.end()
     finally: self.lm.lock.release()
 LocalRun._work = _work
@@ -428,12 +473,8 @@ class StopText:
 
 def _blocking(self:LocalRun, stops=())->str:
     "Generate on the calling thread (no streamer), stopping at any of `stops`; the whole decoded text"
-    from transformers import StoppingCriteriaList
     crit = [self] + ([StopText(self.lm.tok, stops, self.n_prompt)] if stops else [])
-    with self.lm.lock:
-        if self.seed is not None:
-            import torch; torch.manual_seed(self.seed)
-        out = self.lm.model.generate(**self.ids, **self.gen, stopping_criteria=StoppingCriteriaList(crit))
+    with self.lm.lock: out = self._generate(crit)
     self.complete = True
     return self.lm.tok.decode(out[0, self.n_prompt:], skip_special_tokens=True)
 LocalRun.blocking = _blocking

@@ -65,6 +65,24 @@ def test_weights_int8_by_default_full_on_request(lm, monkeypatch):
     a, b = (m.model.generate(**ids, **kw)[0].tolist() for m in (lm, full))
     assert len(a) == len(b) == ids['input_ids'].shape[1] + 6     # both generate; their greedy texts may part
 
+def test_fast_output_layer_only_while_greedy(lm, monkeypatch):
+    "The output layer's fast pass is on for the length of a greedy generation, off for a sampled one and afterwards"
+    seen, orig = [], lm.model.generate
+    def gen(*a, **kw):
+        seen.append(lm.model.lm_head.greedy); return orig(*a, **kw)
+    monkeypatch.setattr(lm.model, 'generate', gen)
+    for opts in (dict(max_tokens=3), dict(max_tokens=3, temperature=0.7)):
+        litellm.completion('local/gemma3-270m', messages=MSGS, **opts)
+        list(L.LocalRun(lm, 'Hello', L.gen_kwargs(opts, lm.tok)))
+    assert seen == [True, True, False, False] and lm.model.lm_head.greedy is False
+
+def test_fast_output_layer_error_turns_it_off(lm, monkeypatch):
+    "A generation that fails still leaves the fast pass off"
+    def boom(*a, **kw): raise RuntimeError('boom')
+    monkeypatch.setattr(lm.model, 'generate', boom)
+    with pytest.raises(RuntimeError, match='boom'): L.LocalRun(lm, 'Hello', L.gen_kwargs(dict(max_tokens=3))).blocking()
+    assert lm.model.lm_head.greedy is False
+
 def test_bad_weights_setting_fails_before_loading(monkeypatch):
     monkeypatch.setenv('LISETTE_LOCAL_WEIGHTS', 'fp4')
     with pytest.raises(ValueError, match="LISETTE_LOCAL_WEIGHTS: expected 'int8' or 'full', got 'fp4'"): L.load_local('/nonexistent.gguf')
