@@ -4,7 +4,8 @@
 
 Every path decodes the same fixed number of tokens (`--tokens`, EOS ignored: `ignore_eos=True` through `Chat`,
 `min_new_tokens` for raw `generate`) from the same prompt text (the one lisette builds), greedily, in one run with the
-repeats interleaved; medians. Then:
+repeats interleaved; medians. Raw `generate` runs on the backend's `torch_thread`, as `Chat`'s does: a second thread
+running torch would put both to OpenMP's slow wake-ups (see `nbs/06_local.ipynb`). Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
   torch uses, over HTTP: the limit for CPU generation on this machine;
 - the settings torch and transformers offer (the checkpoint's bf16 weights, a static KV cache, float32, int8
@@ -55,11 +56,13 @@ def chat_run(name, n, stream=False):
 def generate(model, ids, n, fast_head=True, **kw):
     "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds; `fast_head`: the backend's greedy output layer"
     head = model.get_output_embeddings()
-    if hasattr(head, 'greedy'): head.greedy = fast_head
-    try: out, dt = timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                                temperature=None, top_p=None, top_k=None, **kw))
-    finally:
-        if hasattr(head, 'greedy'): head.greedy = False
+    def go():
+        if hasattr(head, 'greedy'): head.greedy = fast_head
+        try: return timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                                 temperature=None, top_p=None, top_k=None, **kw))
+        finally:
+            if hasattr(head, 'greedy'): head.greedy = False
+    out, dt = L.torch_thread.run(go)       # where the backend runs torch: one OpenMP team in the process
     return out[0, ids['input_ids'].shape[1]:].tolist(), dt
 
 def agreement(a, b) -> str:
@@ -151,7 +154,7 @@ def main():
     if a.no_variants: return
     print(f'\ngeneration settings on raw generate, {n} tokens, median of {a.reps}:')
     base = None
-    for name, model, kw, lossy in (vs := variants(lm, a.model)):
+    for name, model, kw, lossy in (vs := L.torch_thread.run(lambda: variants(lm, a.model))):
         generate(model, ids, 4, **kw)                                  # warm up (a static cache is built here)
         runs = [generate(model, ids, n, **kw) for _ in range(a.reps)]
         toks, rate = runs[0][0], statistics.median(len(t) / d for t,d in runs)

@@ -4,14 +4,16 @@
 
 # %% auto #0
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
-           'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt', 'build_prompt', 'cache_dir',
-           'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local', 'local_weights',
-           'quantize_linears', 'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText',
-           'gen_kwargs', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
+           'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
+           'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
+           'TorchThread', 'local_weights', 'quantize_linears', 'LocalModel', 'load_local', 'hold_local',
+           'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'local_events', 'event_chunk', 'fill_response',
+           'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading, warnings
 from pathlib import Path
+from concurrent.futures import Future, wait
 from .errors import ConfigValueError
 import litellm
 from litellm import CustomLLM
@@ -299,6 +301,40 @@ def resolve_local(name:str)->Path|str:
     if (p := _local_file(name)) is not None: return _gguf_dir(p) if p.is_file() else p
     return find_local(name)
 
+# %% ../nbs/06_local.ipynb #2f1dae8b
+class TorchThread:
+    "One daemon thread that runs the local backend's torch work, one function at a time"
+    def __init__(self): self.q,self.th,self.lk = queue.SimpleQueue(),None,threading.Lock()
+
+    def _loop(self, q):
+        while True:
+            f,fut = q.get()
+            if not fut.set_running_or_notify_cancel(): continue
+            try: fut.set_result(f())
+            except BaseException as e: fut.set_exception(e)
+
+    def submit(self, f)->Future:
+        "Queue `f()` to run on the thread; its `Future`"
+        fut = Future()
+        with self.lk:
+            if self.th is None or not self.th.is_alive():     # first use, or a child process after fork
+                self.q = queue.SimpleQueue()
+                self.th = threading.Thread(target=self._loop, args=(self.q,), daemon=True, name='lisette-torch')
+                self.th.start()
+            self.q.put((f, fut))
+        return fut
+
+    def run(self, f, cancel=None, grace:float=30):
+        "`f()` on the thread (directly if already on it); if the wait is interrupted, `cancel()` and give `f` `grace` seconds to end"
+        if threading.current_thread() is self.th: return f()
+        fut = self.submit(f)
+        try: return fut.result()
+        except BaseException:
+            if cancel is not None and not fut.done(): cancel(); wait([fut], grace)
+            raise
+
+torch_thread = TorchThread()
+
 # %% ../nbs/06_local.ipynb #2040b03f
 def local_weights()->str:
     "How the local backend stores linear weights: `$LISETTE_LOCAL_WEIGHTS`, `int8` (the default) or `full`"
@@ -387,16 +423,19 @@ class LocalModel:
 
 _models,_load_lock = {},threading.Lock()
 
+def _load_model(name:str)->LocalModel:
+    "Load `name` with transformers, its linear weights stored as `local_weights()` says"
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    weights,src = local_weights(),resolve_local(name)
+    model = AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval()
+    if weights=='int8' and model.device.type=='cpu': quantize_linears(model)
+    else: weights = 'full'
+    return LocalModel(model, AutoTokenizer.from_pretrained(src), name, weights)
+
 def load_local(name:str=DEFAULT_LOCAL)->LocalModel:
-    "The `LocalModel` for `name`, loaded once per process, its linear weights stored as `local_weights()` says"
+    "The `LocalModel` for `name`, loaded once per process (on `torch_thread`)"
     with _load_lock:
-        if name not in _models:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-            weights,src = local_weights(),resolve_local(name)
-            model = AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval()
-            if weights=='int8' and model.device.type=='cpu': quantize_linears(model)
-            else: weights = 'full'
-            _models[name] = LocalModel(model, AutoTokenizer.from_pretrained(src), name, weights)
+        if name not in _models: _models[name] = torch_thread.run(lambda: _load_model(name))
         return _models[name]
 
 _holders = {}
@@ -413,7 +452,7 @@ def release_local(name:str):
 
 # %% ../nbs/06_local.ipynb #c060
 class LocalRun:
-    "One generation on a background thread: iterate for decoded text, `cancel()` to stop early"
+    "One generation on `torch_thread`: iterate for decoded text, `cancel()` to stop early"
     def __init__(self, lm:LocalModel, prompt:str, gen:dict, seed:int|None=None, timeout:float=120):
         from transformers import TextIteratorStreamer
         self.lm,self.gen,self.seed,self.timeout,self.err,self.complete = lm,gen,seed,timeout,None,False
@@ -453,14 +492,13 @@ LocalRun._work = _work
 def _iter(self:LocalRun):
     "Start generating (waiting for the model's lock) and yield text pieces as they are decoded"
     self.lm.lock.acquire()
-    th = threading.Thread(target=self._work, daemon=True, name=f'lisette-generate-{self.lm.name}')
-    try: th.start()
+    try: fut = torch_thread.submit(self._work)
     except BaseException: self.lm.lock.release(); raise
     try:
         yield from (t for t in self.streamer if t)
         self.complete = True
     except queue.Empty: raise TimeoutError(f'local model {self.lm.name!r} produced no token in {self.timeout}s') from None
-    finally: self.cancel(); th.join(self.timeout)
+    finally: self.cancel(); wait([fut], self.timeout)
     if self.err is not None: raise self.err
 LocalRun.__iter__ = _iter
 
@@ -472,9 +510,9 @@ class StopText:
         return input_ids.new_full((input_ids.shape[0],), any(s in tail for s in self.stops)).bool()
 
 def _blocking(self:LocalRun, stops=())->str:
-    "Generate on the calling thread (no streamer), stopping at any of `stops`; the whole decoded text"
+    "Generate without a streamer (on `torch_thread`), stopping at any of `stops`; the whole decoded text"
     crit = [self] + ([StopText(self.lm.tok, stops, self.n_prompt)] if stops else [])
-    with self.lm.lock: out = self._generate(crit)
+    with self.lm.lock: out = torch_thread.run(lambda: self._generate(crit), cancel=self.cancel, grace=self.timeout)
     self.complete = True
     return self.lm.tok.decode(out[0, self.n_prompt:], skip_special_tokens=True)
 LocalRun.blocking = _blocking

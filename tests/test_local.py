@@ -83,6 +83,35 @@ def test_fast_output_layer_error_turns_it_off(lm, monkeypatch):
     with pytest.raises(RuntimeError, match='boom'): L.LocalRun(lm, 'Hello', L.gen_kwargs(dict(max_tokens=3))).blocking()
     assert lm.model.lm_head.greedy is False
 
+def test_all_generation_runs_on_the_torch_thread(lm, monkeypatch):
+    "Blocking, streamed and async calls, and the model's load, all run torch on the one `lisette-torch` thread"
+    seen, orig = [], lm.model.generate
+    def gen(*a, **kw):
+        seen.append(threading.current_thread().name); return orig(*a, **kw)
+    monkeypatch.setattr(lm.model, 'generate', gen)
+    litellm.completion('local/gemma3-270m', messages=MSGS, max_tokens=3)
+    list(litellm.completion('local/gemma3-270m', messages=MSGS, max_tokens=3, stream=True))
+    asyncio.run(litellm.acompletion('local/gemma3-270m', messages=MSGS, max_tokens=3))
+    assert seen == ['lisette-torch'] * 3
+    assert L.torch_thread.th.name == 'lisette-torch' and L.torch_thread.th.daemon
+
+def test_ctrl_c_in_a_blocking_call_stops_the_generation(lm):
+    "SIGINT while a blocking call waits on the torch thread: KeyboardInterrupt, the run cancelled, the model free"
+    run = L.LocalRun(lm, L.dialogue_prompt(MSGS), L.gen_kwargs(dict(max_tokens=400, ignore_eos=True)))
+    started = threading.Event()
+    orig = run._generate
+    def gen(crit, **kw):
+        started.set(); return orig(crit, **kw)
+    run._generate = gen
+    def interrupt():
+        started.wait(30)
+        while run.n_gen < 2: time.sleep(0.01)                   # generation under way
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt): run.blocking()
+    assert 2 <= run.n_gen < 400 and not lm.lock.locked()
+    assert L.torch_thread.submit(lambda: 'idle').result(timeout=5) == 'idle'
+
 def test_bad_weights_setting_fails_before_loading(monkeypatch):
     monkeypatch.setenv('LISETTE_LOCAL_WEIGHTS', 'fp4')
     with pytest.raises(ValueError, match="LISETTE_LOCAL_WEIGHTS: expected 'int8' or 'full', got 'fp4'"): L.load_local('/nonexistent.gguf')
