@@ -55,13 +55,10 @@ def chat_run(name, n, stream=False):
 
 def generate(model, ids, n, fast_head=True, **kw):
     "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds; `fast_head`: the backend's greedy output layer"
-    head = model.get_output_embeddings()
     def go():
-        if hasattr(head, 'greedy'): head.greedy = fast_head
-        try: return timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                                 temperature=None, top_p=None, top_k=None, **kw))
-        finally:
-            if hasattr(head, 'greedy'): head.greedy = False
+        with L.greedy_head(model, fast_head):
+            return timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                                                temperature=None, top_p=None, top_k=None, **kw))
     out, dt = L.torch_thread.run(go)       # where the backend runs torch: one OpenMP team in the process
     return out[0, ids['input_ids'].shape[1]:].tolist(), dt
 

@@ -6,13 +6,14 @@
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
            'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
            'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
-           'TorchThread', 'local_weights', 'quantize_linears', 'LocalModel', 'load_local', 'hold_local',
+           'TorchThread', 'local_weights', 'quantize_linears', 'greedy_head', 'LocalModel', 'load_local', 'hold_local',
            'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'local_events', 'event_chunk', 'fill_response',
            'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading, warnings
 from pathlib import Path
+from contextlib import contextmanager
 from concurrent.futures import Future, wait
 from .errors import ConfigValueError
 import litellm
@@ -405,7 +406,7 @@ def _int8_head_cls()->type:
                 fast = torch.ops.quantized.linear_dynamic(x1.float(), self.packed, True)[0]
                 step = (x1.max().clamp(min=0) - x1.min().clamp(max=0)).float().item()/127        # activation step (7-bit)
                 bound = self.l1*step + fast.abs()*2**-7 + 1e-3                                   # + the exact kernel's bf16 rounding
-                second = self._exact(x1, fast.topk(self.top).indices).float().topk(2).values[-1]
+                second = self._exact(x1, fast.topk(min(self.top, self.out_features)).indices).float().topk(2).values[-1]
                 rows = (fast + bound >= second).nonzero()[:,0]
                 if len(rows) > self.out_features//8: return super().forward(x)                  # a loose bound: no gain
                 out = fast.to(x.dtype); out[rows] = self._exact(x1, rows)
@@ -413,6 +414,16 @@ def _int8_head_cls()->type:
                 return out.reshape(*x.shape[:-1], self.out_features)
         _Int8Head.__qualname__ = '_Int8Head'
     return _Int8Head
+
+@contextmanager
+def greedy_head(model, on:bool=True):
+    "Within the block, `model`'s `_Int8Head` makes its fast greedy pass if `on`; off afterwards (other layers: no-op)"
+    head = model.get_output_embeddings()
+    fast = hasattr(head, 'greedy')
+    if fast: head.greedy = on
+    try: yield
+    finally:
+        if fast: head.greedy = False
 
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
@@ -474,12 +485,8 @@ def _generate(self:LocalRun, crit:list, **kw):
     from transformers import StoppingCriteriaList
     if self.seed is not None:
         import torch; torch.manual_seed(self.seed)
-    head = self.lm.model.get_output_embeddings()
-    fast = hasattr(head, 'greedy') and not self.gen.get('do_sample')
-    if fast: head.greedy = True
-    try: return self.lm.model.generate(**self.ids, **self.gen, **kw, stopping_criteria=StoppingCriteriaList(crit))
-    finally:
-        if fast: head.greedy = False
+    with greedy_head(self.lm.model, not self.gen.get('do_sample')):
+        return self.lm.model.generate(**self.ids, **self.gen, **kw, stopping_criteria=StoppingCriteriaList(crit))
 LocalRun._generate = _generate
 
 def _work(self:LocalRun):
