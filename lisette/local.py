@@ -6,9 +6,9 @@
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
            'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
            'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
-           'TorchThread', 'local_weights', 'quantize_linears', 'greedy_head', 'LocalModel', 'load_local', 'hold_local',
-           'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'local_events', 'event_chunk', 'fill_response',
-           'athread', 'LocalLLM', 'register_local']
+           'TorchThread', 'local_weights', 'quantize_linears', 'greedy_head', 'calibrate_head', 'LocalModel',
+           'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'local_events',
+           'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading, warnings
@@ -388,27 +388,37 @@ def _int8_head_cls()->type:
     if _Int8Head is None:
         import torch
         class _Int8Head(_int8_linear_cls()):
-            "An `_Int8Linear` output layer that, when `greedy`, computes exactly only the rows that could be the top two"
+            "An `_Int8Linear` output layer that, once calibrated and while `greedy`, computes exactly only the rows that could be the top two"
             def __init__(self, lin, rows=4096, top=8):
                 super().__init__(lin, rows)
-                s = self.s8.double()
-                with warnings.catch_warnings():   # torch marks its quantized tensors deprecated; pinned torch has them
-                    warnings.simplefilter('ignore'); qw = torch._make_per_channel_quantized_tensor(self.w8, s, torch.zeros(len(s), dtype=torch.long), 0)
-                self.packed = torch.ops.quantized.linear_prepack(qw, None)                  # fbgemm's copy of the same int8 weights
-                self.l1 = self.w8.abs().sum(1, dtype=torch.int32).float() * s.float()       # each row's Σ|w|
-                self.top,self.greedy,self.exact_rows = top,False,None
+                self.top,self.greedy,self.exact_rows,self.packed = top,False,None,None
 
-            def _exact(self, x, rows): return torch._weight_int8pack_mm(x, self.w8[rows], self.s8[rows])[0]
+            def calibrate(self, x, k:int=16):
+                "Make the fast pass: fbgemm's int8 copy of the weights without the `k` input columns largest in `x`, which stay float"
+                big = x.reshape(-1, self.in_features).float().abs().amax(0).topk(min(k, self.in_features-1)).indices.sort().values
+                keep = torch.ones(self.in_features, dtype=torch.bool); keep[big] = False
+                self.big,self.rest = big,keep.nonzero()[:,0]
+                w,s = self.w8.index_select(1, self.rest),self.s8.double()
+                with warnings.catch_warnings():   # torch marks its quantized tensors deprecated; pinned torch has them
+                    warnings.simplefilter('ignore'); qw = torch._make_per_channel_quantized_tensor(w, s, torch.zeros(len(s), dtype=torch.long), 0)
+                self.packed = torch.ops.quantized.linear_prepack(qw, None)
+                self.l1 = w.abs().sum(1, dtype=torch.int32).float() * s.float()       # each row's Σ|w| over the quantised columns
+                self.w_big = (self.w8.index_select(1, big).float() * s.float()[:,None]).t().contiguous()
+                return self
+
+            def _exact(self, x, rows): return torch._weight_int8pack_mm(x, self.w8.index_select(0, rows), self.s8.index_select(0, rows))[0]
 
             def forward(self, x):
-                if not self.greedy or x.numel()!=self.in_features: return super().forward(x)
-                x1 = x.reshape(1, -1).contiguous()
-                fast = torch.ops.quantized.linear_dynamic(x1.float(), self.packed, True)[0]
-                step = (x1.max().clamp(min=0) - x1.min().clamp(max=0)).float().item()/127        # activation step (7-bit)
-                bound = self.l1*step + fast.abs()*2**-7 + 1e-3                                   # + the exact kernel's bf16 rounding
-                second = self._exact(x1, fast.topk(min(self.top, self.out_features)).indices).float().topk(2).values[-1]
-                rows = (fast + bound >= second).nonzero()[:,0]
-                if len(rows) > self.out_features//8: return super().forward(x)                  # a loose bound: no gain
+                if not self.greedy or self.packed is None or x.numel()!=self.in_features: return super().forward(x)
+                x1 = x.reshape(1, -1).contiguous(); xf = x1.float(); xr = xf.index_select(1, self.rest)
+                fast = torch.ops.quantized.linear_dynamic(xr, self.packed, True).addmm_(xf.index_select(1, self.big), self.w_big)[0]
+                step = (xr.max().clamp(min=0) - xr.min().clamp(max=0)).item()/127                 # activation step (7-bit)
+                second = self._exact(x1, fast.topk(min(self.top, self.out_features)).indices).float().topk(2).values[-1].item()
+                slack = self.l1.max().item()*step + fast.abs().max().item()*2**-7 + 1e-3       # the largest bound of any row
+                rows = (fast >= second - slack).nonzero()[:,0]
+                f = fast.index_select(0, rows)                                                  # each remaining row's own bound:
+                rows = rows[f + self.l1.index_select(0, rows)*step + f.abs()*2**-7 + 1e-3 >= second]   # + the exact kernel's bf16 rounding
+                if len(rows) > self.out_features//8: return super().forward(x)               # a loose bound: no gain
                 out = fast.to(x.dtype); out[rows] = self._exact(x1, rows)
                 self.exact_rows = len(rows)
                 return out.reshape(*x.shape[:-1], self.out_features)
@@ -425,6 +435,19 @@ def greedy_head(model, on:bool=True):
     finally:
         if fast: head.greedy = False
 
+# %% ../nbs/06_local.ipynb #5d0e9f13
+_CALIBRATION = [dict(role='user', content='Write a short poem about the sea, then count from 1 to 10.'),
+                dict(role='assistant', content='Waves roll in under a grey sky; gulls cry.\n1, 2, 3, 4, 5, 6, 7, 8, 9, 10.')]
+
+def calibrate_head(model, tok, k:int=16):
+    "`model`, its `_Int8Head` (if it has one) calibrated on the hidden states of a short dialogue"
+    import torch
+    head = model.get_output_embeddings()
+    if not hasattr(head, 'calibrate'): return model
+    ids = tok(build_prompt(tok, _CALIBRATION)[0], return_tensors='pt')
+    with torch.inference_mode(): head.calibrate(model.get_decoder()(**ids).last_hidden_state, k)
+    return model
+
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
     "A loaded transformers model and its tokenizer; `lock` serialises generations"
@@ -438,10 +461,10 @@ def _load_model(name:str)->LocalModel:
     "Load `name` with transformers, its linear weights stored as `local_weights()` says"
     from transformers import AutoModelForCausalLM, AutoTokenizer
     weights,src = local_weights(),resolve_local(name)
-    model = AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval()
-    if weights=='int8' and model.device.type=='cpu': quantize_linears(model)
+    model,tok = AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval(),AutoTokenizer.from_pretrained(src)
+    if weights=='int8' and model.device.type=='cpu': calibrate_head(quantize_linears(model), tok)
     else: weights = 'full'
-    return LocalModel(model, AutoTokenizer.from_pretrained(src), name, weights)
+    return LocalModel(model, tok, name, weights)
 
 def load_local(name:str=DEFAULT_LOCAL)->LocalModel:
     "The `LocalModel` for `name`, loaded once per process (on `torch_thread`)"
