@@ -3,7 +3,7 @@
     python bench/local.py [--model gemma3-270m] [--tokens 128] [--reps 3] [--no-cold] [--no-server] [--no-variants]
 
 Every path decodes the same fixed number of tokens (`--tokens`, EOS ignored: `ignore_eos=True` through `Chat`,
-`min_new_tokens` for raw `generate`) from the same prompt text (the one lisette builds), greedily, in one run with the
+and for raw `generate` the same `min_new_tokens` rule `Chat` hands it, `lisette.local.MinNewTokens`) from the same prompt text (the one lisette builds), greedily, in one run with the
 repeats interleaved; medians. Raw `generate` runs on the backend's `torch_thread`, as `Chat`'s does: a second thread
 running torch would put both to OpenMP's slow wake-ups (see `nbs/06_local.ipynb`). Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
@@ -18,6 +18,7 @@ Load is measured cold (conversion into an empty temporary LISETTE_CACHE) and war
 import os, copy, time, argparse, tempfile, shutil, statistics
 os.environ.setdefault('LITELLM_LOCAL_MODEL_COST_MAP', 'True')
 import httpx
+from transformers import LogitsProcessorList
 import lisette.local as L
 from lisette.chat import Chat
 
@@ -57,7 +58,8 @@ def generate(model, ids, n, fast_head=True, **kw):
     "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds; `fast_head`: the backend's greedy output layer"
     def go():
         with L.greedy_head(model, fast_head):
-            return timed(lambda: model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+            eos = LogitsProcessorList([L.MinNewTokens(model.generation_config.eos_token_id, n, ids['input_ids'].shape[1])])
+            return timed(lambda: model.generate(**ids, max_new_tokens=n, logits_processor=eos, do_sample=False,
                                                 temperature=None, top_p=None, top_k=None, **kw))
     out, dt = L.torch_thread.run(go)       # where the backend runs torch: one OpenMP team in the process
     return out[0, ids['input_ids'].shape[1]:].tolist(), dt

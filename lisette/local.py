@@ -7,8 +7,8 @@ __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_
            'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
            'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
            'TorchThread', 'local_weights', 'quantize_linears', 'greedy_head', 'calibrate_head', 'LocalModel',
-           'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'local_events',
-           'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
+           'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'MinNewTokens',
+           'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading, warnings
@@ -388,10 +388,10 @@ def _int8_head_cls()->type:
     if _Int8Head is None:
         import torch
         class _Int8Head(_int8_linear_cls()):
-            "An `_Int8Linear` output layer that, once calibrated and while `greedy`, computes exactly only the rows that could be the top two"
+            "An `_Int8Linear` output layer that, once calibrated and while `greedy`, computes exactly only the rows that could be in the best `keep`"
             def __init__(self, lin, rows=4096, top=8):
                 super().__init__(lin, rows)
-                self.top,self.greedy,self.exact_rows,self.packed = top,False,None,None
+                self.top,self.greedy,self.exact_rows,self.packed,self.keep = top,False,None,None,2
 
             def calibrate(self, x, k:int=16):
                 "Make the fast pass: fbgemm's int8 copy of the weights without the `k` input columns largest in `x`, which stay float"
@@ -413,7 +413,8 @@ def _int8_head_cls()->type:
                 x1 = x.reshape(1, -1).contiguous(); xf = x1.float(); xr = xf.index_select(1, self.rest)
                 fast = torch.ops.quantized.linear_dynamic(xr, self.packed, True).addmm_(xf.index_select(1, self.big), self.w_big)[0]
                 step = (xr.max().clamp(min=0) - xr.min().clamp(max=0)).item()/127                 # activation step (7-bit)
-                second = self._exact(x1, fast.topk(min(self.top, self.out_features)).indices).float().topk(2).values[-1].item()
+                top = fast.topk(min(max(self.top, self.keep), self.out_features)).indices
+                second = self._exact(x1, top).float().topk(min(self.keep, len(top))).values[-1].item()   # the keep-th best
                 slack = self.l1.max().item()*step + fast.abs().max().item()*2**-7 + 1e-3       # the largest bound of any row
                 rows = (fast >= second - slack).nonzero()[:,0]
                 f = fast.index_select(0, rows)                                                  # each remaining row's own bound:
@@ -426,14 +427,14 @@ def _int8_head_cls()->type:
     return _Int8Head
 
 @contextmanager
-def greedy_head(model, on:bool=True):
-    "Within the block, `model`'s `_Int8Head` makes its fast greedy pass if `on`; off afterwards (other layers: no-op)"
+def greedy_head(model, on:bool=True, keep:int=2):
+    "Within the block, `model`'s `_Int8Head` makes its fast greedy pass if `on`, its best `keep` logits exact; off afterwards"
     head = model.get_output_embeddings()
     fast = hasattr(head, 'greedy')
-    if fast: head.greedy = on
+    if fast: head.greedy,head.keep = on,keep
     try: yield
     finally:
-        if fast: head.greedy = False
+        if fast: head.greedy,head.keep = False,2
 
 # %% ../nbs/06_local.ipynb #5d0e9f13
 _CALIBRATION = [dict(role='user', content='Write a short poem about the sea, then count from 1 to 10.'),
@@ -505,11 +506,15 @@ class LocalRun:
 # %% ../nbs/06_local.ipynb #c062
 def _generate(self:LocalRun, crit:list, **kw):
     "Run `generate` on this run's prompt and settings, stopping on `crit` (the caller holds the model's lock)"
-    from transformers import StoppingCriteriaList
+    from transformers import StoppingCriteriaList, LogitsProcessorList
     if self.seed is not None:
         import torch; torch.manual_seed(self.seed)
-    with greedy_head(self.lm.model, not self.gen.get('do_sample')):
-        return self.lm.model.generate(**self.ids, **self.gen, **kw, stopping_criteria=StoppingCriteriaList(crit))
+    gen,keep = dict(self.gen),2
+    if n := gen.pop('min_new_tokens', 0):   # transformers' rule, without its pass over the vocabulary (`MinNewTokens`)
+        eos = MinNewTokens(gen.get('eos_token_id', self.lm.model.generation_config.eos_token_id), n, self.n_prompt)
+        gen['logits_processor'],keep = LogitsProcessorList([eos]),len(eos.eos)+1
+    with greedy_head(self.lm.model, not gen.get('do_sample'), keep):
+        return self.lm.model.generate(**self.ids, **gen, **kw, stopping_criteria=StoppingCriteriaList(crit))
 LocalRun._generate = _generate
 
 def _work(self:LocalRun):
@@ -556,6 +561,15 @@ def gen_kwargs(opts:dict, tok=None)->dict:
     if tok is not None and tok.pad_token_id is None: kw['pad_token_id'] = tok.eos_token_id
     if temp>0: return kw | dict(temperature=temp, top_p=opts.get('top_p') or 1.0)
     return kw | dict(temperature=None, top_p=None, top_k=None)
+
+# %% ../nbs/06_local.ipynb #9b1e7c31
+class MinNewTokens:
+    "Logits processor: no end token (`eos`) before `n` new tokens; it writes the scores in place"
+    def __init__(self, eos, n:int, n_prompt:int):
+        self.eos,self.n,self.n_prompt = [] if eos is None else [eos] if isinstance(eos, int) else list(eos),n,n_prompt
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[-1]-self.n_prompt < self.n: scores[:, self.eos] = float('-inf')
+        return scores
 
 # %% ../nbs/06_local.ipynb #c070
 def _finish(run:LocalRun, ntools:int, max_new:int)->dict:

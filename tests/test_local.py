@@ -76,6 +76,22 @@ def test_fast_output_layer_only_while_greedy(lm, monkeypatch):
         list(L.LocalRun(lm, 'Hello', L.gen_kwargs(opts, lm.tok)))
     assert seen == [True, True, False, False] and lm.model.lm_head.greedy is False
 
+def test_ignore_eos_keeps_every_end_token_suppressed_and_exact(lm, monkeypatch):
+    """`ignore_eos` hands generate lisette's `MinNewTokens`, not transformers' `min_new_tokens`, and the greedy output layer
+    keeps one exact logit more than there are end tokens, so the best token that is not one is the exact layer's"""
+    seen, orig = [], lm.model.generate
+    def gen(*a, **kw):
+        seen.append((lm.model.lm_head.keep, 'min_new_tokens' in kw, [type(p).__name__ for p in kw.get('logits_processor') or []]))
+        return orig(*a, **kw)
+    monkeypatch.setattr(lm.model, 'generate', gen)
+    for extra in ({}, dict(eos_token_id=[1, 106])):
+        run = L.LocalRun(lm, L.dialogue_prompt(MSGS), L.gen_kwargs(dict(max_tokens=5, ignore_eos=True), lm.tok) | extra)
+        run.blocking()
+        assert run.n_gen == 5
+    run = L.LocalRun(lm, 'Hello', L.gen_kwargs(dict(max_tokens=2), lm.tok)); run.blocking()
+    assert seen == [(2, False, ['MinNewTokens']), (3, False, ['MinNewTokens']), (2, False, [])]
+    assert lm.model.lm_head.keep == 2
+
 def test_fast_output_layer_error_turns_it_off(lm, monkeypatch):
     "A generation that fails still leaves the fast pass off"
     def boom(*a, **kw): raise RuntimeError('boom')
