@@ -8,11 +8,12 @@ repeats interleaved; medians. Raw `generate` runs on the backend's `torch_thread
 running torch would put both to OpenMP's slow wake-ups (see `nbs/06_local.ipynb`). Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
   torch uses, over HTTP: the limit for CPU generation on this machine;
-- the settings torch and transformers offer (the checkpoint's bf16 weights, a static KV cache, float32, int8
+- the settings torch and transformers offer (the checkpoint's bf16 weights in plain transformers, and with the
+  backend's fused norms, a static KV cache, float32, int8
   weight-only linear layers, with the plain output layer and with the backend's greedy one (its default,
   `LISETTE_LOCAL_WEIGHTS`), int8 dynamic quantisation), each
-  timed on raw `generate`, with its greedy agreement with the full bf16 weights: the share of tokens identical, where
-  the first difference falls, and for the lossy ones where it falls on four more prompts.
+  timed on raw `generate`, with its greedy agreement with plain transformers' bf16: the share of tokens identical,
+  where the first difference falls, and where it falls on four more prompts.
 Load is measured cold (conversion into an empty temporary LISETTE_CACHE) and warm (from that cache).
 """
 import os, copy, time, argparse, tempfile, shutil, statistics
@@ -88,7 +89,8 @@ def variants(lm, name):
     with warnings.catch_warnings():                                     # torch.ao's deprecation notices
         warnings.simplefilter('ignore')
         q8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(f32), {torch.nn.Linear}, dtype=torch.qint8)
-    return [('bf16, full weights (LISETTE_LOCAL_WEIGHTS=full)', full, {}, False),
+    return [('bf16, plain transformers', full, {}, False),
+            ('bf16 + fused norms (LISETTE_LOCAL_WEIGHTS=full)', L.fuse_norms(copy.deepcopy(full)), {}, False),
             ('bf16 + static KV cache', full, dict(cache_implementation='static'), False),
             ('float32', f32, {}, True),
             ('int8 weight-only linear, plain output layer', lm.model, dict(fast_head=False), True),
@@ -159,7 +161,7 @@ def main():
         toks, rate = runs[0][0], statistics.median(len(t) / d for t,d in runs)
         base = base or (toks, rate)
         print(f'  {name:48} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
-        if lossy: print(f'  {"":48} {agree_many(lm, vs[0][1], model, **kw)}')
+        if model is not vs[0][1]: print(f'  {"":48} {agree_many(lm, vs[0][1], model, **kw)}')
         if kw.get('fast_head') is False: plain = toks
         elif model is lm.model:
             print(f'  {"":48} greedy output layer against the plain int8 one: {agreement(plain, toks)}; '

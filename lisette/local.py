@@ -6,12 +6,12 @@
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
            'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
            'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
-           'TorchThread', 'local_weights', 'quantize_linears', 'greedy_head', 'calibrate_head', 'LocalModel',
-           'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs', 'MinNewTokens',
-           'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
+           'TorchThread', 'local_weights', 'quantize_linears', 'greedy_head', 'calibrate_head', 'fuse_norms',
+           'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs',
+           'MinNewTokens', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
-import os, re, json, uuid, queue, shutil, hashlib, asyncio, tempfile, threading, warnings
+import os, re, json, uuid, queue, functools, shutil, hashlib, asyncio, tempfile, threading, warnings
 from pathlib import Path
 from contextlib import contextmanager
 from concurrent.futures import Future, wait
@@ -344,30 +344,27 @@ def local_weights()->str:
     return w
 
 # %% ../nbs/06_local.ipynb #a463215e
-_Int8Linear = None
-
+@functools.cache
 def _int8_linear_cls()->type:
     "The `_Int8Linear` module class, made on first use (deriving from torch's `Module` needs torch)"
-    global _Int8Linear
-    if _Int8Linear is None:
-        import torch
-        class _Int8Linear(torch.nn.Module):
-            "A `Linear` whose weight is int8 with one scale per output row; input and output keep the model's dtype"
-            def __init__(self, lin, rows=4096):
-                super().__init__()
-                W = lin.weight.detach()
-                w8,s = torch.empty(W.shape, dtype=torch.int8),torch.empty(W.shape[0])
-                for i in range(0, W.shape[0], rows):   # a block of rows at a time: no float32 copy of a whole matrix
-                    w = W[i:i+rows].to(torch.float32, copy=True); si = w.abs().amax(1).clamp_(min=1e-8).div_(127)
-                    w8[i:i+rows] = w.div_(si[:,None]).round_(); s[i:i+rows] = si
-                self.register_buffer('w8', w8); self.register_buffer('s8', s.to(W.dtype))
-                self.bias,self.in_features,self.out_features = lin.bias,lin.in_features,lin.out_features
-            def forward(self, x):
-                y = torch._weight_int8pack_mm(x.reshape(-1, self.in_features).contiguous(), self.w8, self.s8)
-                y = y.reshape(*x.shape[:-1], self.out_features)
-                return y if self.bias is None else y+self.bias
-            def extra_repr(self): return f'in_features={self.in_features}, out_features={self.out_features}, int8'
-        _Int8Linear.__qualname__ = '_Int8Linear'
+    import torch
+    class _Int8Linear(torch.nn.Module):
+        "A `Linear` whose weight is int8 with one scale per output row; input and output keep the model's dtype"
+        def __init__(self, lin, rows=4096):
+            super().__init__()
+            W = lin.weight.detach()
+            w8,s = torch.empty(W.shape, dtype=torch.int8),torch.empty(W.shape[0])
+            for i in range(0, W.shape[0], rows):   # a block of rows at a time: no float32 copy of a whole matrix
+                w = W[i:i+rows].to(torch.float32, copy=True); si = w.abs().amax(1).clamp_(min=1e-8).div_(127)
+                w8[i:i+rows] = w.div_(si[:,None]).round_(); s[i:i+rows] = si
+            self.register_buffer('w8', w8); self.register_buffer('s8', s.to(W.dtype))
+            self.bias,self.in_features,self.out_features = lin.bias,lin.in_features,lin.out_features
+        def forward(self, x):
+            y = torch._weight_int8pack_mm(x.reshape(-1, self.in_features).contiguous(), self.w8, self.s8)
+            y = y.reshape(*x.shape[:-1], self.out_features)
+            return y if self.bias is None else y+self.bias
+        def extra_repr(self): return f'in_features={self.in_features}, out_features={self.out_features}, int8'
+    _Int8Linear.__qualname__ = '_Int8Linear'
     return _Int8Linear
 
 def quantize_linears(model):
@@ -380,50 +377,47 @@ def quantize_linears(model):
     return model
 
 # %% ../nbs/06_local.ipynb #198fd926
-_Int8Head = None
-
+@functools.cache
 def _int8_head_cls()->type:
     "The `_Int8Head` module class, made on first use"
-    global _Int8Head
-    if _Int8Head is None:
-        import torch
-        class _Int8Head(_int8_linear_cls()):
-            "An `_Int8Linear` output layer that, once calibrated and while `greedy`, computes exactly only the rows that could be in the best `keep`"
-            def __init__(self, lin, rows=4096, top=8):
-                super().__init__(lin, rows)
-                self.top,self.greedy,self.exact_rows,self.packed,self.keep = top,False,None,None,2
+    import torch
+    class _Int8Head(_int8_linear_cls()):
+        "An `_Int8Linear` output layer that, once calibrated and while `greedy`, computes exactly only the rows that could be in the best `keep`"
+        def __init__(self, lin, rows=4096, top=8):
+            super().__init__(lin, rows)
+            self.top,self.greedy,self.exact_rows,self.packed,self.keep = top,False,None,None,2
 
-            def calibrate(self, x, k:int=16):
-                "Make the fast pass: fbgemm's int8 copy of the weights without the `k` input columns largest in `x`, which stay float"
-                big = x.reshape(-1, self.in_features).float().abs().amax(0).topk(min(k, self.in_features-1)).indices.sort().values
-                keep = torch.ones(self.in_features, dtype=torch.bool); keep[big] = False
-                self.big,self.rest = big,keep.nonzero()[:,0]
-                w,s = self.w8.index_select(1, self.rest),self.s8.double()
-                with warnings.catch_warnings():   # torch marks its quantized tensors deprecated; pinned torch has them
-                    warnings.simplefilter('ignore'); qw = torch._make_per_channel_quantized_tensor(w, s, torch.zeros(len(s), dtype=torch.long), 0)
-                self.packed = torch.ops.quantized.linear_prepack(qw, None)
-                self.l1 = w.abs().sum(1, dtype=torch.int32).float() * s.float()       # each row's Σ|w| over the quantised columns
-                self.w_big = (self.w8.index_select(1, big).float() * s.float()[:,None]).t().contiguous()
-                return self
+        def calibrate(self, x, k:int=16):
+            "Make the fast pass: fbgemm's int8 copy of the weights without the `k` input columns largest in `x`, which stay float"
+            big = x.reshape(-1, self.in_features).float().abs().amax(0).topk(min(k, self.in_features-1)).indices.sort().values
+            keep = torch.ones(self.in_features, dtype=torch.bool); keep[big] = False
+            self.big,self.rest = big,keep.nonzero()[:,0]
+            w,s = self.w8.index_select(1, self.rest),self.s8.double()
+            with warnings.catch_warnings():   # torch marks its quantized tensors deprecated; pinned torch has them
+                warnings.simplefilter('ignore'); qw = torch._make_per_channel_quantized_tensor(w, s, torch.zeros(len(s), dtype=torch.long), 0)
+            self.packed = torch.ops.quantized.linear_prepack(qw, None)
+            self.l1 = w.abs().sum(1, dtype=torch.int32).float() * s.float()       # each row's Σ|w| over the quantised columns
+            self.w_big = (self.w8.index_select(1, big).float() * s.float()[:,None]).t().contiguous()
+            return self
 
-            def _exact(self, x, rows): return torch._weight_int8pack_mm(x, self.w8.index_select(0, rows), self.s8.index_select(0, rows))[0]
+        def _exact(self, x, rows): return torch._weight_int8pack_mm(x, self.w8.index_select(0, rows), self.s8.index_select(0, rows))[0]
 
-            def forward(self, x):
-                if not self.greedy or self.packed is None or x.numel()!=self.in_features: return super().forward(x)
-                x1 = x.reshape(1, -1).contiguous(); xf = x1.float(); xr = xf.index_select(1, self.rest)
-                fast = torch.ops.quantized.linear_dynamic(xr, self.packed, True).addmm_(xf.index_select(1, self.big), self.w_big)[0]
-                step = (xr.max().clamp(min=0) - xr.min().clamp(max=0)).item()/127                 # activation step (7-bit)
-                top = fast.topk(min(max(self.top, self.keep), self.out_features)).indices
-                second = self._exact(x1, top).float().topk(min(self.keep, len(top))).values[-1].item()   # the keep-th best
-                slack = self.l1.max().item()*step + fast.abs().max().item()*2**-7 + 1e-3       # the largest bound of any row
-                rows = (fast >= second - slack).nonzero()[:,0]
-                f = fast.index_select(0, rows)                                                  # each remaining row's own bound:
-                rows = rows[f + self.l1.index_select(0, rows)*step + f.abs()*2**-7 + 1e-3 >= second]   # + the exact kernel's bf16 rounding
-                if len(rows) > self.out_features//8: return super().forward(x)               # a loose bound: no gain
-                out = fast.to(x.dtype); out[rows] = self._exact(x1, rows)
-                self.exact_rows = len(rows)
-                return out.reshape(*x.shape[:-1], self.out_features)
-        _Int8Head.__qualname__ = '_Int8Head'
+        def forward(self, x):
+            if not self.greedy or self.packed is None or x.numel()!=self.in_features: return super().forward(x)
+            x1 = x.reshape(1, -1).contiguous(); xf = x1.float(); xr = xf.index_select(1, self.rest)
+            fast = torch.ops.quantized.linear_dynamic(xr, self.packed, True).addmm_(xf.index_select(1, self.big), self.w_big)[0]
+            step = (xr.max().clamp(min=0) - xr.min().clamp(max=0)).item()/127                 # activation step (7-bit)
+            top = fast.topk(min(max(self.top, self.keep), self.out_features)).indices
+            second = self._exact(x1, top).float().topk(min(self.keep, len(top))).values[-1].item()   # the keep-th best
+            slack = self.l1.max().item()*step + fast.abs().max().item()*2**-7 + 1e-3       # the largest bound of any row
+            rows = (fast >= second - slack).nonzero()[:,0]
+            f = fast.index_select(0, rows)                                                  # each remaining row's own bound:
+            rows = rows[f + self.l1.index_select(0, rows)*step + f.abs()*2**-7 + 1e-3 >= second]   # + the exact kernel's bf16 rounding
+            if len(rows) > self.out_features//8: return super().forward(x)               # a loose bound: no gain
+            out = fast.to(x.dtype); out[rows] = self._exact(x1, rows)
+            self.exact_rows = len(rows)
+            return out.reshape(*x.shape[:-1], self.out_features)
+    _Int8Head.__qualname__ = '_Int8Head'
     return _Int8Head
 
 @contextmanager
@@ -449,6 +443,31 @@ def calibrate_head(model, tok, k:int=16):
     with torch.inference_mode(): head.calibrate(model.get_decoder()(**ids).last_hidden_state, k)
     return model
 
+# %% ../nbs/06_local.ipynb #7e3f0a02
+_GEMMA_NORMS = ('GemmaRMSNorm', 'Gemma2RMSNorm', 'Gemma3RMSNorm')
+
+@functools.cache
+def _rms_norm_cls()->type:
+    "The `_RMSNorm` module class, made on first use"
+    import torch
+    class _RMSNorm(torch.nn.Module):
+        "A Gemma RMS norm as one `rms_norm` in float32, its `1 + w` computed once; `plain` is the module it replaces"
+        def __init__(self, norm):
+            super().__init__()
+            self.register_buffer('w1', 1.0 + norm.weight.detach().float())
+            self.eps,self.plain = norm.eps,norm
+        def forward(self, x): return torch.rms_norm(x.float(), (x.shape[-1],), self.w1, self.eps).type_as(x)
+    _RMSNorm.__qualname__ = '_RMSNorm'
+    return _RMSNorm
+
+def fuse_norms(model):
+    "`model`, each of its Gemma RMS norms replaced (in place) by an `_RMSNorm`"
+    for parent in list(model.modules()):
+        if isinstance(parent, _rms_norm_cls()): continue      # already fused: its `plain` stays as it is
+        for name,child in list(parent.named_children()):
+            if type(child).__name__ in _GEMMA_NORMS: setattr(parent, name, _rms_norm_cls()(child))
+    return model
+
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
     "A loaded transformers model and its tokenizer; `lock` serialises generations"
@@ -459,10 +478,10 @@ class LocalModel:
 _models,_load_lock = {},threading.Lock()
 
 def _load_model(name:str)->LocalModel:
-    "Load `name` with transformers, its linear weights stored as `local_weights()` says"
+    "Load `name` with transformers, its norms fused, its linear weights stored as `local_weights()` says"
     from transformers import AutoModelForCausalLM, AutoTokenizer
     weights,src = local_weights(),resolve_local(name)
-    model,tok = AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval(),AutoTokenizer.from_pretrained(src)
+    model,tok = fuse_norms(AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval()),AutoTokenizer.from_pretrained(src)
     if weights=='int8' and model.device.type=='cpu': calibrate_head(quantize_linears(model), tok)
     else: weights = 'full'
     return LocalModel(model, tok, name, weights)
