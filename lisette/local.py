@@ -6,9 +6,10 @@
 __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_SHOTS', 'DIALOGUE_STOPS', 'DEFAULT_LOCAL',
            'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
            'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
-           'TorchThread', 'local_weights', 'quantize_linears', 'greedy_head', 'calibrate_head', 'fuse_norms',
-           'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText', 'gen_kwargs',
-           'MinNewTokens', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM', 'register_local']
+           'TorchThread', 'local_weights', 'swap_modules', 'quantize_linears', 'greedy_head', 'calibrate_head',
+           'fuse_norms', 'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText',
+           'gen_kwargs', 'MinNewTokens', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM',
+           'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, functools, shutil, hashlib, asyncio, tempfile, threading, warnings
@@ -367,14 +368,19 @@ def _int8_linear_cls()->type:
     _Int8Linear.__qualname__ = '_Int8Linear'
     return _Int8Linear
 
+def swap_modules(model, swap):
+    "`model`, each module in it for which `swap(module)` gives a new one replaced by that (in place)"
+    for parent in list(model.modules()):
+        for name,child in list(parent.named_children()):
+            if (new := swap(child)) is not None: setattr(parent, name, new)
+    return model
+
 def quantize_linears(model):
     "`model`, every `torch.nn.Linear` in it replaced (in place) by an `_Int8Linear`, its output layer by an `_Int8Head`"
     import torch
     head = model.get_output_embeddings() if hasattr(model, 'get_output_embeddings') else None
-    for parent in list(model.modules()):
-        for name,child in list(parent.named_children()):
-            if isinstance(child, torch.nn.Linear): setattr(parent, name, (_int8_head_cls() if child is head else _int8_linear_cls())(child))
-    return model
+    def swap(m): return (_int8_head_cls() if m is head else _int8_linear_cls())(m) if isinstance(m, torch.nn.Linear) else None
+    return swap_modules(model, swap)
 
 # %% ../nbs/06_local.ipynb #198fd926
 @functools.cache
@@ -455,18 +461,15 @@ def _rms_norm_cls()->type:
         def __init__(self, norm):
             super().__init__()
             self.register_buffer('w1', 1.0 + norm.weight.detach().float())
-            self.eps,self.plain = norm.eps,norm
+            self.eps = norm.eps
+            self.__dict__['plain'] = norm    # kept for comparison, outside the module tree: it is not swapped again
         def forward(self, x): return torch.rms_norm(x.float(), (x.shape[-1],), self.w1, self.eps).type_as(x)
     _RMSNorm.__qualname__ = '_RMSNorm'
     return _RMSNorm
 
 def fuse_norms(model):
     "`model`, each of its Gemma RMS norms replaced (in place) by an `_RMSNorm`"
-    for parent in list(model.modules()):
-        if isinstance(parent, _rms_norm_cls()): continue      # already fused: its `plain` stays as it is
-        for name,child in list(parent.named_children()):
-            if type(child).__name__ in _GEMMA_NORMS: setattr(parent, name, _rms_norm_cls()(child))
-    return model
+    return swap_modules(model, lambda m: _rms_norm_cls()(m) if type(m).__name__ in _GEMMA_NORMS else None)
 
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
