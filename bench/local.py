@@ -10,8 +10,9 @@ running torch would put both to OpenMP's slow wake-ups (see `nbs/06_local.ipynb`
   torch uses, over HTTP: the limit for CPU generation on this machine;
 - the settings torch and transformers offer (the checkpoint's bf16 weights in plain transformers, and with the
   backend's fused norms, a static KV cache, float32, int8
-  weight-only linear layers, with the plain output layer and with the backend's greedy one (its default,
-  `LISETTE_LOCAL_WEIGHTS`), int8 dynamic quantisation), each
+  weight-only linear layers, with the plain output layer and with the backend's greedy one, with transformers'
+  decoder layers and with the backend's lean one-token steps (its default, `LISETTE_LOCAL_WEIGHTS`), int8 dynamic
+  quantisation), each
   timed on raw `generate`, with its greedy agreement with plain transformers' bf16: the share of tokens identical,
   where the first difference falls, and where it falls on four more prompts.
 Load is measured cold (conversion into an empty temporary LISETTE_CACHE) and warm (from that cache).
@@ -55,13 +56,16 @@ def chat_run(name, n, stream=False):
     r, dt = timed(go)
     return r.usage.completion_tokens, dt
 
-def generate(model, ids, n, fast_head=True, **kw):
-    "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds; `fast_head`: the backend's greedy output layer"
+def generate(model, ids, n, fast_head=True, lean=True, **kw):
+    "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds; `fast_head`, `lean`: the backend's greedy output layer and lean layer steps"
     def go():
-        with L.greedy_head(model, fast_head):
-            eos = LogitsProcessorList([L.MinNewTokens(model.generation_config.eos_token_id, n, ids['input_ids'].shape[1])])
-            return timed(lambda: model.generate(**ids, max_new_tokens=n, logits_processor=eos, do_sample=False,
-                                                temperature=None, top_p=None, top_k=None, **kw))
+        L.lean_layers(model, lean)
+        try:
+            with L.greedy_head(model, fast_head):
+                eos = LogitsProcessorList([L.MinNewTokens(model.generation_config.eos_token_id, n, ids['input_ids'].shape[1])])
+                return timed(lambda: model.generate(**ids, max_new_tokens=n, logits_processor=eos, do_sample=False,
+                                                    temperature=None, top_p=None, top_k=None, **kw))
+        finally: L.lean_layers(model, True)
     out, dt = L.torch_thread.run(go)       # where the backend runs torch: one OpenMP team in the process
     return out[0, ids['input_ids'].shape[1]:].tolist(), dt
 
@@ -93,8 +97,9 @@ def variants(lm, name):
             ('bf16 + fused norms (LISETTE_LOCAL_WEIGHTS=full)', L.fuse_norms(copy.deepcopy(full)), {}, False),
             ('bf16 + static KV cache', full, dict(cache_implementation='static'), False),
             ('float32', f32, {}, True),
-            ('int8 weight-only linear, plain output layer', lm.model, dict(fast_head=False), True),
-            (f'int8 + greedy output layer (backend: {lm.weights})', lm.model, {}, True),
+            ("int8 weight-only linear, plain output layer, transformers' layer steps", lm.model, dict(fast_head=False, lean=False), True),
+            ("int8 + greedy output layer, transformers' layer steps", lm.model, dict(lean=False), True),
+            (f'int8 + greedy output layer + lean layer steps (backend: {lm.weights})', lm.model, {}, True),
             ('int8 dynamic linear, int8 activations too', q8, {}, True)]
 
 def agree_many(lm, base, model, n=64, base_kw={}, **kw) -> str:
@@ -120,7 +125,7 @@ def main():
     n = a.tokens
     lm = L.load_local(a.model)
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, model {a.model} ({next(lm.model.parameters()).dtype}, '
-          f'linear weights {lm.weights}, output layer {type(lm.model.lm_head).__name__} (greedy pass on), attention {lm.model.config._attn_implementation}, dynamic KV cache)')
+          f'linear weights {lm.weights}, output layer {type(lm.model.lm_head).__name__} (greedy pass on), lean layer steps on, attention {lm.model.config._attn_implementation}, dynamic KV cache)')
     if not a.no_cold:
         cold, warm, first = load_times(a.model)
         print(f'load: cold (convert+load) {cold:.1f}s, first answer after that {first:.1f}s, warm (cached) {warm:.1f}s')
@@ -160,11 +165,11 @@ def main():
         runs = [generate(model, ids, n, **kw) for _ in range(a.reps)]
         toks, rate = runs[0][0], statistics.median(len(t) / d for t,d in runs)
         base = base or (toks, rate)
-        print(f'  {name:48} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
-        if model is not vs[0][1]: print(f'  {"":48} {agree_many(lm, vs[0][1], model, **kw)}')
+        print(f'  {name:68} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
+        if model is not vs[0][1]: print(f'  {"":68} {agree_many(lm, vs[0][1], model, **kw)}')
         if kw.get('fast_head') is False: plain = toks
         elif model is lm.model:
-            print(f'  {"":48} greedy output layer against the plain int8 one: {agreement(plain, toks)}; '
-                  f'{agree_many(lm, model, model, base_kw=dict(fast_head=False))}')
+            print(f'  {"":68} against the plain int8 row: {agreement(plain, toks)}; '
+                  f'{agree_many(lm, model, model, base_kw=dict(fast_head=False, lean=False), **kw)}')
 
 if __name__ == '__main__': main()

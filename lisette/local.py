@@ -7,9 +7,9 @@ __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_
            'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
            'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
            'TorchThread', 'local_weights', 'swap_modules', 'quantize_linears', 'greedy_head', 'calibrate_head',
-           'fuse_norms', 'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun', 'StopText',
-           'gen_kwargs', 'MinNewTokens', 'local_events', 'event_chunk', 'fill_response', 'athread', 'LocalLLM',
-           'register_local']
+           'fuse_norms', 'lean_layers', 'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun',
+           'StopText', 'gen_kwargs', 'MinNewTokens', 'local_events', 'event_chunk', 'fill_response', 'athread',
+           'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, json, uuid, queue, functools, shutil, hashlib, asyncio, tempfile, threading, warnings
@@ -471,6 +471,69 @@ def fuse_norms(model):
     "`model`, each of its Gemma RMS norms replaced (in place) by an `_RMSNorm`"
     return swap_modules(model, lambda m: _rms_norm_cls()(m) if type(m).__name__ in _GEMMA_NORMS else None)
 
+# %% ../nbs/06_local.ipynb #1ea70002
+def _stack_rows(lins)->tuple:
+    "One int8 weight and scale for `_Int8Linear`s `lins` stacked by rows; each keeps a view of its own rows"
+    import torch
+    w8,s8,i = torch.cat([l.w8 for l in lins]),torch.cat([l.s8 for l in lins]),0
+    for l in lins: l.w8,l.s8,i = w8[i:i+l.out_features],s8[i:i+l.out_features],i+l.out_features
+    return w8,s8
+
+def _leanable(layer)->bool:
+    "Is `layer` a Gemma 3 decoder layer with bias-free `_Int8Linear`s and `_RMSNorm`s, and no attention softcap?"
+    if type(layer).__name__!='Gemma3DecoderLayer': return False
+    a,mlp = layer.self_attn,layer.mlp
+    lins = [a.q_proj, a.k_proj, a.v_proj, a.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+    norms = [layer.input_layernorm, layer.post_attention_layernorm, layer.pre_feedforward_layernorm,
+             layer.post_feedforward_layernorm, a.q_norm, a.k_norm]
+    return (all(type(l) is _int8_linear_cls() and l.bias is None for l in lins) and all(type(n) is _rms_norm_cls() for n in norms)
+            and a.attn_logit_softcapping is None and a.q_norm.eps==a.k_norm.eps)
+
+# %% ../nbs/06_local.ipynb #1ea70003
+class _LeanStep:
+    "A Gemma 3 decoder `layer`'s forward for one token in fewer, larger ops; any other input goes to its own forward"
+    def __init__(self, layer):
+        import torch
+        a,mlp = self.a,self.mlp = layer.self_attn,layer.mlp
+        self.plain = type(layer).forward.__get__(layer)
+        self.norms = [layer.input_layernorm, layer.post_attention_layernorm, layer.pre_feedforward_layernorm, layer.post_feedforward_layernorm]
+        self.qkv,self.gu = _stack_rows([a.q_proj, a.k_proj, a.v_proj]),_stack_rows([mlp.gate_proj, mlp.up_proj])
+        self.nq,self.nkv,self.d = a.config.num_attention_heads,a.config.num_key_value_heads,a.head_dim
+        self.wqk = torch.cat([a.q_norm.w1.expand(self.nq, -1), a.k_norm.w1.expand(self.nkv, -1)])[:,None]   # heads, 1, d
+
+    def _attend(self, q, k, v, mask):
+        "Attention for one query token, as transformers' sdpa path computes it (grouped heads, or packed with a mask)"
+        import torch
+        sdpa,a = torch.nn.functional.scaled_dot_product_attention,self.a
+        if self.nq==self.nkv: return sdpa(q, k, v, attn_mask=mask, scale=a.scaling)
+        if mask is None: return sdpa(q, k, v, scale=a.scaling, enable_gqa=True)
+        return sdpa(q.reshape(1, self.nkv, self.nq//self.nkv, self.d), k, v, attn_mask=mask, scale=a.scaling)
+
+    def __call__(self, hidden_states, position_embeddings=None, attention_mask=None, past_key_values=None, **kw):
+        a,h,(n1,n2,n3,n4),nq,nkv,d = self.a,hidden_states,self.norms,self.nq,self.nkv,self.d
+        if (h.shape[:2]!=(1,1) or past_key_values is None or kw.get('output_attentions') or a.training
+            or a.config._attn_implementation!='sdpa'):
+            return self.plain(h, position_embeddings=position_embeddings, attention_mask=attention_mask, past_key_values=past_key_values, **kw)
+        import torch
+        y = torch._weight_int8pack_mm(n1.forward(h).view(1, -1), *self.qkv).view(1, nq+2*nkv, 1, d)   # heads on dim 1
+        qk = torch.rms_norm(y[:, :nq+nkv].float(), (d,), None, a.q_norm.eps).mul_(self.wqk).to(h.dtype)
+        cos,sin = (t.unsqueeze(1) for t in position_embeddings)
+        qk = qk*cos + torch.cat((-qk[..., d//2:], qk[..., :d//2]), dim=-1)*sin                         # rotary
+        k,v = past_key_values.update(qk[:, nq:], y[:, nq+nkv:], a.layer_idx)
+        h = h + n2.forward(a.o_proj.forward(self._attend(qk[:, :nq], k, v, attention_mask).reshape(1, 1, -1)))
+        gu,ff = torch._weight_int8pack_mm(n3.forward(h).view(1, -1), *self.gu),self.mlp.gate_proj.out_features
+        return h + n4.forward(self.mlp.down_proj.forward(self.mlp.act_fn(gu[:, :ff]) * gu[:, ff:]).view(1, 1, -1))
+
+def lean_layers(model, on:bool=True):
+    "`model`, its Gemma 3 decoder layers' one-token steps run by a `_LeanStep` (or, `on=False`, by transformers), in place"
+    for m in model.modules():
+        step = m.__dict__.get('_lean') or (_LeanStep(m) if on and _leanable(m) else None)
+        if step is None: continue
+        m.__dict__['_lean'] = step          # made once: its stacked weights are shared with the projections
+        if on: m.__dict__['forward'] = step
+        else: m.__dict__.pop('forward', None)
+    return model
+
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:
     "A loaded transformers model and its tokenizer; `lock` serialises generations"
@@ -481,11 +544,11 @@ class LocalModel:
 _models,_load_lock = {},threading.Lock()
 
 def _load_model(name:str)->LocalModel:
-    "Load `name` with transformers, its norms fused, its linear weights stored as `local_weights()` says"
+    "Load `name` with transformers, its norms fused, its linear weights stored as `local_weights()` says (int8: with lean steps)"
     from transformers import AutoModelForCausalLM, AutoTokenizer
     weights,src = local_weights(),resolve_local(name)
     model,tok = fuse_norms(AutoModelForCausalLM.from_pretrained(src, dtype='auto').eval()),AutoTokenizer.from_pretrained(src)
-    if weights=='int8' and model.device.type=='cpu': calibrate_head(quantize_linears(model), tok)
+    if weights=='int8' and model.device.type=='cpu': calibrate_head(lean_layers(quantize_linears(model)), tok)
     else: weights = 'full'
     return LocalModel(model, tok, name, weights)
 
