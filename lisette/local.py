@@ -12,7 +12,7 @@ __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_
            'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
-import os, re, json, uuid, queue, functools, shutil, hashlib, asyncio, tempfile, threading, warnings
+import os, re, math, json, uuid, queue, functools, shutil, hashlib, asyncio, tempfile, threading, warnings
 from pathlib import Path
 from contextlib import contextmanager
 from concurrent.futures import Future, wait
@@ -404,19 +404,30 @@ def _int8_head_cls()->type:
             self.packed = torch.ops.quantized.linear_prepack(qw, None)
             self.l1 = w.abs().sum(1, dtype=torch.int32).float() * s.float()       # each row's Σ|w| over the quantised columns
             self.w_big = (self.w8.index_select(1, big).float() * s.float()[:,None]).t().contiguous()
+            self.l1max,self.bs = self.l1.max().item(),math.gcd(self.out_features, 512)   # the largest Σ|w|; rows per block
             return self
 
         def _exact(self, x, rows): return torch._weight_int8pack_mm(x, self.w8.index_select(0, rows), self.s8.index_select(0, rows))[0]
+
+        def _rows(self, blocks, bmax, t):
+            "The rows whose fast logit is at least `t`, looked for only in the blocks whose best reaches it"
+            hb = (bmax >= t).nonzero()[:,0]
+            r = (blocks.index_select(0, hb) >= t).nonzero()
+            return hb[r[:,0]]*self.bs + r[:,1]
 
         def forward(self, x):
             if not self.greedy or self.packed is None or x.numel()!=self.in_features: return super().forward(x)
             x1 = x.reshape(1, -1).contiguous(); xf = x1.float(); xr = xf.index_select(1, self.rest)
             fast = torch.ops.quantized.linear_dynamic(xr, self.packed, True).addmm_(xf.index_select(1, self.big), self.w_big)[0]
-            step = (xr.max().clamp(min=0) - xr.min().clamp(max=0)).item()/127                 # activation step (7-bit)
-            top = fast.topk(min(max(self.top, self.keep), self.out_features)).indices
-            second = self._exact(x1, top).float().topk(min(self.keep, len(top))).values[-1].item()   # the keep-th best
-            slack = self.l1.max().item()*step + fast.abs().max().item()*2**-7 + 1e-3       # the largest bound of any row
-            rows = (fast >= second - slack).nonzero()[:,0]
+            lo,hi = torch.aminmax(xr); step = (hi.clamp(min=0) - lo.clamp(max=0)).item()/127  # activation step (7-bit)
+            blocks,k = fast.view(-1, self.bs),min(max(self.top, self.keep), self.out_features)
+            bmax = blocks.amax(1)                                                           # each block's best
+            if len(bmax) < k: top = fast.topk(k).indices
+            else: tb = bmax.topk(k).indices; top = tb*self.bs + blocks.index_select(0, tb).argmax(1)   # best of the k best blocks
+            second = self._exact(x1, top).float().topk(min(self.keep, k)).values[-1].item()   # a lower bound of the keep-th best
+            flo,fhi = torch.aminmax(fast)
+            slack = self.l1max*step + max(-flo.item(), fhi.item())*2**-7 + 1e-3             # the largest bound of any row
+            rows = self._rows(blocks, bmax, second - slack)
             f = fast.index_select(0, rows)                                                  # each remaining row's own bound:
             rows = rows[f + self.l1.index_select(0, rows)*step + f.abs()*2**-7 + 1e-3 >= second]   # + the exact kernel's bf16 rounding
             if len(rows) > self.out_features//8: return super().forward(x)               # a loose bound: no gain
