@@ -4,8 +4,9 @@
 
 Every path decodes the same fixed number of tokens (`--tokens`, EOS ignored: `ignore_eos=True` through `Chat`,
 and for raw `generate` the same `min_new_tokens` rule `Chat` hands it, `lisette.local.MinNewTokens`) from the same
-prompt text (the one lisette builds), greedily, in one run with the repeats interleaved; medians. Raw `generate` runs on the backend's `torch_thread`, as `Chat`'s does: a second thread
-running torch would put both to OpenMP's slow wake-ups (see `nbs/06_local.ipynb`). Then:
+prompt text (the one lisette builds), greedily, in one run with the repeats interleaved; medians. Raw `generate` runs
+on the backend's `torch_thread`, as `Chat`'s does: a second thread running torch would put both to OpenMP's slow
+wake-ups (see `nbs/06_local.ipynb`). Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
   torch uses, over HTTP: the limit for CPU generation on this machine;
 - the settings torch and transformers offer (the checkpoint's bf16 weights in plain transformers, and with the
@@ -59,13 +60,10 @@ def chat_run(name, n, stream=False):
 def generate(model, ids, n, fast_head=True, lean=True, **kw):
     "Token ids of plain greedy `generate` of exactly `n` tokens, and its seconds; `fast_head`, `lean`: the backend's greedy output layer and lean layer steps"
     def go():
-        L.lean_layers(model, lean)
-        try:
-            with L.greedy_head(model, fast_head):
-                eos = LogitsProcessorList([L.MinNewTokens(model.generation_config.eos_token_id, n, ids['input_ids'].shape[1])])
-                return timed(lambda: model.generate(**ids, max_new_tokens=n, logits_processor=eos, do_sample=False,
-                                                    temperature=None, top_p=None, top_k=None, **kw))
-        finally: L.lean_layers(model, True)
+        with L.greedy_head(model, fast_head), L.lean_steps(model, lean):
+            eos = LogitsProcessorList([L.MinNewTokens(model.generation_config.eos_token_id, n, ids['input_ids'].shape[1])])
+            return timed(lambda: model.generate(**ids, max_new_tokens=n, logits_processor=eos, do_sample=False,
+                                                temperature=None, top_p=None, top_k=None, **kw))
     out, dt = L.torch_thread.run(go)       # where the backend runs torch: one OpenMP team in the process
     return out[0, ids['input_ids'].shape[1]:].tolist(), dt
 

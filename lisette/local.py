@@ -7,9 +7,9 @@ __all__ = ['THINK_TAGS', 'TOOL_TAGS', 'DIALOGUE_INTRO', 'DIALOGUE_SHOTS', 'TOOL_
            'torch_thread', 'TagSplitter', 'parse_tool_calls', 'turn_events', 'norm_msg', 'dialogue_prompt',
            'build_prompt', 'cache_dir', 'convert_gguf', 'cache_ok', 'cached_convert', 'find_local', 'resolve_local',
            'TorchThread', 'local_weights', 'swap_modules', 'quantize_linears', 'greedy_head', 'calibrate_head',
-           'fuse_norms', 'lean_layers', 'LocalModel', 'load_local', 'hold_local', 'release_local', 'LocalRun',
-           'StopText', 'gen_kwargs', 'MinNewTokens', 'local_events', 'event_chunk', 'fill_response', 'athread',
-           'LocalLLM', 'register_local']
+           'fuse_norms', 'lean_layers', 'lean_steps', 'LocalModel', 'load_local', 'hold_local', 'release_local',
+           'LocalRun', 'StopText', 'gen_kwargs', 'MinNewTokens', 'local_events', 'event_chunk', 'fill_response',
+           'athread', 'LocalLLM', 'register_local']
 
 # %% ../nbs/06_local.ipynb #c003
 import os, re, math, json, uuid, queue, functools, shutil, hashlib, asyncio, tempfile, threading, warnings
@@ -490,13 +490,16 @@ def _stack_rows(lins)->tuple:
     for l in lins: l.w8,l.s8,i = w8[i:i+l.out_features],s8[i:i+l.out_features],i+l.out_features
     return w8,s8
 
+def _outer_norms(layer)->list:
+    "The four norms around a Gemma decoder layer's attention and MLP, in the order they run"
+    return [layer.input_layernorm, layer.post_attention_layernorm, layer.pre_feedforward_layernorm, layer.post_feedforward_layernorm]
+
 def _leanable(layer)->bool:
     "Is `layer` a Gemma 3 decoder layer with bias-free `_Int8Linear`s and `_RMSNorm`s, and no attention softcap?"
     if type(layer).__name__!='Gemma3DecoderLayer': return False
     a,mlp = layer.self_attn,layer.mlp
     lins = [a.q_proj, a.k_proj, a.v_proj, a.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
-    norms = [layer.input_layernorm, layer.post_attention_layernorm, layer.pre_feedforward_layernorm,
-             layer.post_feedforward_layernorm, a.q_norm, a.k_norm]
+    norms = _outer_norms(layer) + [a.q_norm, a.k_norm]
     return (all(type(l) is _int8_linear_cls() and l.bias is None for l in lins) and all(type(n) is _rms_norm_cls() for n in norms)
             and a.attn_logit_softcapping is None and a.q_norm.eps==a.k_norm.eps)
 
@@ -507,7 +510,7 @@ class _LeanStep:
         import torch
         a,mlp = self.a,self.mlp = layer.self_attn,layer.mlp
         self.plain = type(layer).forward.__get__(layer)
-        self.norms = [layer.input_layernorm, layer.post_attention_layernorm, layer.pre_feedforward_layernorm, layer.post_feedforward_layernorm]
+        self.norms = _outer_norms(layer)
         self.qkv,self.gu = _stack_rows([a.q_proj, a.k_proj, a.v_proj]),_stack_rows([mlp.gate_proj, mlp.up_proj])
         self.nq,self.nkv,self.d = a.config.num_attention_heads,a.config.num_key_value_heads,a.head_dim
         self.wqk = torch.cat([a.q_norm.w1.expand(self.nq, -1), a.k_norm.w1.expand(self.nkv, -1)])[:,None]   # heads, 1, d
@@ -544,6 +547,14 @@ def lean_layers(model, on:bool=True):
         if on: m.__dict__['forward'] = step
         else: m.__dict__.pop('forward', None)
     return model
+
+@contextmanager
+def lean_steps(model, on:bool=True):
+    "Within the block, `model`'s Gemma 3 layers take one-token steps lean if `on`, else transformers'; as before afterwards"
+    before = any(isinstance(m.__dict__.get('forward'), _LeanStep) for m in model.modules())
+    lean_layers(model, on)
+    try: yield
+    finally: lean_layers(model, before)
 
 # %% ../nbs/06_local.ipynb #c056
 class LocalModel:

@@ -95,19 +95,22 @@ def test_ignore_eos_keeps_every_end_token_suppressed_and_exact(lm, monkeypatch):
 def _steps(lm, ids, on, n=6):
     "Greedy tokens and every step's logits (exact output layer) of `generate`, the lean layer steps on or off"
     def go():
-        L.lean_layers(lm.model, on)
-        try: return lm.model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, temperature=None, top_p=None,
-                                      top_k=None, output_logits=True, return_dict_in_generate=True, pad_token_id=0)
-        finally: L.lean_layers(lm.model, True)
+        with L.lean_steps(lm.model, on):
+            return lm.model.generate(**ids, max_new_tokens=n, min_new_tokens=n, do_sample=False, temperature=None, top_p=None,
+                                     top_k=None, output_logits=True, return_dict_in_generate=True, pad_token_id=0)
     return L.torch_thread.run(go)
+
+def _same(on, off) -> bool:
+    "Do two `_steps` runs have the same tokens and bit-identical logits at every step?"
+    import torch
+    return torch.equal(on.sequences, off.sequences) and all(torch.equal(a, b) for a, b in zip(on.logits, off.logits))
 
 def test_lean_steps_bit_equal_past_the_sliding_window(lm):
     "Decoding after more tokens than the sliding window (whose layers then get a mask), lean steps change no logit"
     window = lm.model.config.sliding_window
     ids = lm.tok('The river runs past the old mill, and the miller counts the sacks. ' * (window // 14), return_tensors='pt')
     assert ids['input_ids'].shape[1] > window + 8
-    on, off = _steps(lm, ids, True), _steps(lm, ids, False)
-    assert torch_equal(on.sequences, off.sequences) and all(torch_equal(a, b) for a, b in zip(on.logits, off.logits))
+    assert _same(_steps(lm, ids, True), _steps(lm, ids, False))
 
 def test_lean_steps_leave_a_padded_batch_to_transformers(lm):
     "A batch (two prompts, one padded) is not one token: the layers' own forward runs it, with the same result"
@@ -116,11 +119,7 @@ def test_lean_steps_leave_a_padded_batch_to_transformers(lm):
     finally: lm.tok.padding_side = side
     on, off = _steps(lm, ids, True), _steps(lm, ids, False)
     assert on.sequences.shape == (2, ids['input_ids'].shape[1] + 6)
-    assert torch_equal(on.sequences, off.sequences) and all(torch_equal(a, b) for a, b in zip(on.logits, off.logits))
-
-def torch_equal(a, b):
-    import torch
-    return torch.equal(a, b)
+    assert _same(on, off)
 
 def test_fast_output_layer_error_turns_it_off(lm, monkeypatch):
     "A generation that fails still leaves the fast pass off"
