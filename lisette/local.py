@@ -516,12 +516,10 @@ class _LeanStep:
         self.wqk = torch.cat([a.q_norm.w1.expand(self.nq, -1), a.k_norm.w1.expand(self.nkv, -1)])[:,None]   # heads, 1, d
 
     def _attend(self, q, k, v, mask):
-        "Attention for one query token, as transformers' sdpa path computes it (grouped heads, or packed with a mask)"
+        "Attention for one query token in one call: the query heads that share a key head are that head's rows"
         import torch
-        sdpa,a = torch.nn.functional.scaled_dot_product_attention,self.a
-        if self.nq==self.nkv: return sdpa(q, k, v, attn_mask=mask, scale=a.scaling)
-        if mask is None: return sdpa(q, k, v, scale=a.scaling, enable_gqa=True)
-        return sdpa(q.reshape(1, self.nkv, self.nq//self.nkv, self.d), k, v, attn_mask=mask, scale=a.scaling)
+        q = q.reshape(1, self.nkv, self.nq//self.nkv, self.d)
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.a.scaling)
 
     def __call__(self, hidden_states, position_embeddings=None, attention_mask=None, past_key_values=None, **kw):
         a,h,(n1,n2,n3,n4),nq,nkv,d = self.a,hidden_states,self.norms,self.nq,self.nkv,self.d
