@@ -118,19 +118,22 @@ def test_lean_steps_close_past_the_sliding_window(lm):
     assert ids['input_ids'].shape[1] > window + 8
     assert 0 < _gap(_steps(lm, ids, True), _steps(lm, ids, False)) <= 1
 
-def test_packed_attention_within_a_bf16_step():
-    "The lean step's packed attention call against transformers' grouped one: within a bf16 step of each head's largest output"
+def test_packed_attention_within_a_bf16_step(lm):
+    "A lean step's packed attention call against transformers' grouped one: within a bf16 step of each head's largest output"
     import torch
     sdpa = torch.nn.functional.scaled_dot_product_attention
-    for t in [1, 2, 7, 64, 255, 256, 257, 511, 512, 513, 700, 1024, 1500]:
-        g = torch.Generator().manual_seed(t)
-        q, k, v = (torch.randn(1, h, n, 256, generator=g).bfloat16() * 3 for h, n in ((4, 1), (1, t), (1, t)))
-        for mask in (None, (torch.arange(t) >= t - 512).view(1, 1, 1, t)):
-            a = sdpa(q, k, v, attn_mask=mask, scale=256**-0.5, enable_gqa=True).float()
-            b = sdpa(q.reshape(1, 1, 4, 256), k, v, attn_mask=mask, scale=256**-0.5).reshape(1, 4, 1, 256).float()
-            top = a.abs().amax(-1)
-            step = torch.ldexp(torch.ones_like(top), torch.frexp(top).exponent - 8)     # the bf16 step at `top`
-            assert ((a - b).abs().amax(-1) <= step).all(), (t, mask is None)
+    step = next(m.__dict__['_lean'] for m in lm.model.modules() if '_lean' in m.__dict__)
+    def check():
+        for t in [1, 2, 7, 64, 255, 256, 257, 511, 512, 513, 700, 1024, 1500]:
+            g = torch.Generator().manual_seed(t)
+            q, k, v = (torch.randn(1, h, n, step.d, generator=g).bfloat16() * 3 for h, n in ((step.nq, 1), (step.nkv, t), (step.nkv, t)))
+            for mask in (None, (torch.arange(t) >= t - 512).view(1, 1, 1, t)):
+                a = sdpa(q, k, v, attn_mask=mask, scale=step.a.scaling, enable_gqa=True).float()
+                b = step._attend(q, k, v, mask).reshape(a.shape).float()
+                top = a.abs().amax(-1)
+                step_at = torch.ldexp(torch.ones_like(top), torch.frexp(top).exponent - 8)     # the bf16 step at `top`
+                assert ((a - b).abs().amax(-1) <= step_at).all(), (t, mask is None)
+    L.torch_thread.run(check)      # torch on the backend's thread, as everywhere here
 
 def test_lean_steps_leave_a_padded_batch_to_transformers(lm):
     "A batch (two prompts, one padded) is not one token: the layers' own forward runs it, with the same result"
