@@ -163,7 +163,8 @@ def main():
         runs = [generate(model, ids, n, **kw) for _ in range(a.reps)]
         toks, rate = runs[0][0], statistics.median(len(t) / d for t,d in runs)
         base = base or (toks, rate)
-        print(f'  {name:68} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {"lossy" if lossy else "exact"}: {agreement(base[0], toks)}')
+        kind = 'lossy' if lossy else 'exact' if toks == base[0] else 'not lossy, rounds differently'
+        print(f'  {name:68} {rate:6.1f} tok/s  {rate/base[1]:5.2f}x  {kind}: {agreement(base[0], toks)}')
         if model is not vs[0][1]: print(f'  {"":68} {agree_many(lm, vs[0][1], model, **kw)}')
         if kw.get('fast_head') is False: plain = toks
         elif model is lm.model:
