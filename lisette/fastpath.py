@@ -75,6 +75,8 @@ def _maker(t, keys):
     return make
 
 # %% ../nbs/19_fastpath.ipynb #374cb6aa
+_SAID = (('content',), True)     # the shape of a chunk carrying text alone
+
 class StreamParts:
     "The chunks of one stream, made by copying a template chunk of each shape, and the parts the complete response needs."
     def __init__(self, id, model, created, fingerprint=None, blank=None, hidden=None):
@@ -101,6 +103,11 @@ class StreamParts:
         if finish: self.finish = finish
         k = (tuple(delta), finish is None)
         return (self.shapes.get(k) or self._shape(k))(delta, finish)
+
+    def said(self, c:str) -> litellm.ModelResponseStream:
+        "`chunk({'content': c})`, without its checks: nearly every chunk of a stream carries text alone."
+        self.text.append(c)
+        return (self.shapes.get(_SAID) or self._shape(_SAID))({'content': c})
 
     def call(self, index, id=None, name=None, args='') -> litellm.ModelResponseStream:
         "A stream chunk carrying piece `args` of tool call `index` (its `id` and `name` on the first piece)."
@@ -131,14 +138,18 @@ class OpenAIReader:
     def feed(self, line:str) -> list:
         "The chunks SSE line `line` carries."
         if not line.startswith('data:'): return []
-        data = line[5:].strip()
-        if data == '[DONE]': self.done = True; return []
-        j = _loads(data)
+        try: j = _loads(line[5:])
+        except json.JSONDecodeError:           # not JSON: the end of the stream, or a broken line
+            if line[5:].strip() != '[DONE]': raise
+            self.done = True; return []
         if 'error' in j: raise _stream_error(j['error'])
         p = self.parts or self._start(j)
         if u := j.get('usage'): p.usage = litellm.Usage(**u)
+        cs = j.get('choices') or ()
+        if len(cs) == 1 and cs[0].get('finish_reason') is None and len(d := cs[0].get('delta') or {}) == 1:
+            if type(c := d.get('content')) is str: return [p.said(c)]       # nearly every line: one choice, text alone
         out = []
-        for ch in j.get('choices') or ():
+        for ch in cs:
             d,fr = ch.get('delta') or {},ch.get('finish_reason')
             if fr: fr = litellm.litellm_core_utils.core_helpers.map_finish_reason(fr)
             for tc in d.get('tool_calls') or ():
@@ -165,7 +176,7 @@ class AnthropicReader:
         t = j.get('type')
         if t == 'content_block_delta':         # nearly every event: tested first
             d = j['delta']
-            if d['type'] == 'text_delta': return [p.chunk({'content': d['text']})]
+            if d['type'] == 'text_delta': return [p.said(d['text'])]
             if d['type'] == 'input_json_delta': return [p.call(self.tools[j['index']], args=d['partial_json'])]
             if d['type'] == 'thinking_delta': return [p.chunk({'reasoning_content': d['thinking']})]
             if d['type'] != 'signature_delta' or d.get('signature'): raise _unknown('delta', d['type'])
