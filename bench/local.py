@@ -4,7 +4,7 @@
 
 Every path decodes the same fixed number of tokens (`--tokens`, EOS ignored: `ignore_eos=True` through `Chat`,
 and for raw `generate` the same `min_new_tokens` rule `Chat` hands it, `lisette.local.MinNewTokens`) from the same
-prompt text (the one lisette builds), greedily, in one run with the repeats interleaved; medians. Raw `generate` runs
+prompt text (the one lisette builds), greedily, in one run with the repeats interleaved, their order alternating; medians. Raw `generate` runs
 on the backend's `torch_thread`, as `Chat`'s does: a second thread running torch would put both to OpenMP's slow
 wake-ups (see `nbs/06_local.ipynb`). Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
@@ -79,6 +79,8 @@ def server_rate(srv, prompt, n):
     r, dt = timed(lambda: httpx.post(f'{srv.base}/completion', json=body, timeout=600).json())
     return r['tokens_predicted'], dt, r['timings']['predicted_per_second']
 
+LABELS = dict(chat='chat', streamed='streamed', raw='raw generate', server='llama-server')
+
 PROMPTS = ['Write a short story about a lighthouse keeper.', 'Explain how photosynthesis works.',
            'List five prime numbers and say why they are prime.', 'Translate "good morning" into Spanish, French and German.']
 
@@ -136,17 +138,17 @@ def main():
         srv = LlamaServer(threads=torch.get_num_threads()).start()
         server_rate(srv, prompt, 8)                                    # load the model's pages
     chat_run(a.model, 4); generate(lm.model, ids, 4)                   # warm up both paths
-    rows = {k: [] for k in ('chat', 'streamed', 'raw', 'server')}
+    def raw_run(n): toks, dt = generate(lm.model, ids, n); return len(toks), dt
+    paths = dict(chat=lambda: chat_run(a.model, n), streamed=lambda: chat_run(a.model, n, stream=True), raw=lambda: raw_run(n))
+    if srv: paths['server'] = lambda: server_rate(srv, prompt, n)
+    rows = {k: [] for k in paths}
     try:
-        for _ in range(a.reps):
-            k, dt = chat_run(a.model, n); rows['chat'].append(k / dt)
-            k2, dt2 = chat_run(a.model, n, stream=True); rows['streamed'].append(k2 / dt2)
-            toks, dt3 = generate(lm.model, ids, n); rows['raw'].append(len(toks) / dt3)
-            line = f'  chat {k} tok {k/dt:.1f} tok/s | streamed {k2} tok {k2/dt2:.1f} tok/s | raw generate {len(toks)} tok {len(toks)/dt3:.1f} tok/s'
-            if srv:
-                k4, dt4, dec = server_rate(srv, prompt, n); rows['server'].append(k4 / dt4)
-                line += f' | llama-server {k4} tok {k4/dt4:.1f} tok/s (decode alone {dec:.1f})'
-            print(line)
+        for rep in range(a.reps):
+            ks = list(paths)[::-1] if rep % 2 else list(paths)      # the order alternates: no path always runs after the same one
+            got = {k: paths[k]() for k in ks}
+            for k,(toks, dt, *_) in got.items(): rows[k].append(toks / dt)
+            print(f'  order {", ".join(ks)}: ' + ' | '.join(f'{LABELS[k]} {got[k][0]} tok {got[k][0]/got[k][1]:.1f} tok/s'
+                  + (f' (decode alone {got[k][2]:.1f})' if k == 'server' else '') for k in paths))
     finally:
         if srv: srv.stop()
     med = {k: statistics.median(v) for k,v in rows.items() if v}
