@@ -4,9 +4,9 @@
 
 Every path decodes the same fixed number of tokens (`--tokens`, EOS ignored: `ignore_eos=True` through `Chat`,
 and for raw `generate` the same `min_new_tokens` rule `Chat` hands it, `lisette.local.MinNewTokens`) from the same
-prompt text (the one lisette builds), greedily, in one run with the repeats interleaved, their order alternating; medians. Raw `generate` runs
-on the backend's `torch_thread`, as `Chat`'s does: a second thread running torch would put both to OpenMP's slow
-wake-ups (see `nbs/06_local.ipynb`). Then:
+prompt text (the one lisette builds), greedily, in one run with the repeats interleaved, their order alternating;
+medians. Raw `generate` runs on the backend's `torch_thread`, as `Chat`'s does: a second thread running torch would
+put both to OpenMP's slow wake-ups (see `nbs/06_local.ipynb`). Then:
 - `llama-server` (the upstream binary `pip install -e '.[dev]'` builds) on the same GGUF, with as many threads as
   torch uses, over HTTP: the limit for CPU generation on this machine;
 - the settings torch and transformers offer (the checkpoint's bf16 weights in plain transformers, and with the
